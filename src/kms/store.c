@@ -12,8 +12,10 @@
  *   64      ...   records
  * Record:
  *   0       4     plaintext length L, big-endian (1..16 MiB)
- *   4       L     ciphertext
- *   4+L     16    GCM tag
+ *   4       4     ~L (bitwise complement): a damaged length is corruption, never
+ *                 mistaken for a torn tail that would drop every later record
+ *   8       L     ciphertext
+ *   8+L     16    GCM tag
  * record key = HKDF-SHA256(seal key, salt, "coffer-kms store record key");
  * nonce = 4 zero bytes || record sequence number (u64, from 0 in each file);
  * AAD = "COFKMSr1" || sequence number || L.
@@ -23,9 +25,10 @@
  *  2. The check value tells a wrong seal key from a damaged file; a damaged
  *     record anywhere but the torn tail is COFFER_E_CORRUPT naming the file,
  *     the record number and its offset. The engine never resets silently.
- *  3. Torn tail: a last record that runs past the end of the file, or whose
- *     bytes past the length are all zero (a crash in mid-append leaves that),
- *     was never acknowledged; it is cut off and the cut logged.
+ *  3. Torn tail: a last record whose intact length field runs past the end of
+ *     the file, a partial length field, a length followed only by zeros, or an
+ *     all-zero tail (a crash in mid-append leaves these) was never acknowledged; it is cut off and the
+ *     cut logged. A length field that fails its complement check is corruption.
  *  4. Sequence numbers bind position: a dropped, repeated or reordered record
  *     fails authentication. A fresh salt per generation keeps nonces unique.
  *  5. Compaction writes a new generation (snapshot of memory) to a temporary
@@ -45,6 +48,7 @@
 #define STORE_MAGIC "COFKMS01"
 #define HEADER_BYTES 64
 #define MAX_RECORD (16u << 20)
+#define RECORD_OVERHEAD 24 /* length, its complement, tag */
 
 struct kms_store {
 	char *path;
@@ -91,6 +95,7 @@ static COFFER_RESULT seal_record(struct coffer_aead_ctx *aead, uint64_t seq, con
 	       "kms store: record of %zu bytes is out of range", rec->len);
 	nonce_aad(seq, (uint32_t)rec->len, nonce, aad);
 	coffer_buf_put_u32(out, (uint32_t)rec->len);
+	coffer_buf_put_u32(out, ~(uint32_t)rec->len);
 	uint8_t *ct = coffer_buf_extend(out, rec->len + 16);
 	return coffer_aead_ctx_seal(aead, nonce, coffer_slice_of(aad, sizeof(aad)), coffer_buf_slice(rec), ct,
 				    ct + rec->len);
@@ -132,25 +137,34 @@ static COFFER_RESULT replay(struct coffer_kms *kms, struct kms_store *s, struct 
 	uint64_t off = HEADER_BYTES, seq = 0;
 	while (off < file.len) {
 		uint64_t left = file.len - off;
-		if (left < 4) {
+		if (all_zero(file.ptr + off, (size_t)left)) {
+			coffer_log_warn(kms->log, "kms", "kms store %s: dropping %llu zero bytes at the tail (offset %llu)",
+					s->path, (unsigned long long)left, (unsigned long long)off);
+			break;
+		}
+		if (left < 8) {
 			coffer_log_warn(kms->log, "kms", "kms store %s: dropping a torn tail of %llu bytes at offset %llu",
 					s->path, (unsigned long long)left, (unsigned long long)off);
 			break;
 		}
 		uint32_t len = coffer_load_u32(file.ptr + off);
-		if (len == 0 && all_zero(file.ptr + off, (size_t)left)) {
-			coffer_log_warn(kms->log, "kms", "kms store %s: dropping %llu zero bytes at the tail (offset %llu)",
-					s->path, (unsigned long long)left, (unsigned long long)off);
+		if (all_zero(file.ptr + off + 4, (size_t)left - 4)) {
+			coffer_log_warn(kms->log, "kms",
+					"kms store %s: dropping a torn record %llu at offset %llu (only its length was written)",
+					s->path, (unsigned long long)seq, (unsigned long long)off);
 			break;
 		}
+		ENSURE_FAIL(coffer_load_u32(file.ptr + off + 4) == ~len, COFFER_E_CORRUPT,
+			    "kms store %s: record %llu at offset %llu has a damaged length field", s->path,
+			    (unsigned long long)seq, (unsigned long long)off);
 		ENSURE_FAIL(len >= 1 && len <= MAX_RECORD, COFFER_E_CORRUPT,
 			    "kms store %s: record %llu at offset %llu has an invalid length %u", s->path,
 			    (unsigned long long)seq, (unsigned long long)off, len);
-		if ((uint64_t)len + 20 > left) {
+		if ((uint64_t)len + RECORD_OVERHEAD > left) {
 			coffer_log_warn(kms->log, "kms",
 					"kms store %s: dropping a torn record %llu at offset %llu (%llu of %u bytes present)",
 					s->path, (unsigned long long)seq, (unsigned long long)off,
-					(unsigned long long)left, len + 20);
+					(unsigned long long)left, len + RECORD_OVERHEAD);
 			break;
 		}
 		uint8_t nonce[12], aad[20];
@@ -158,10 +172,10 @@ static COFFER_RESULT replay(struct coffer_kms *kms, struct kms_store *s, struct 
 		coffer_buf_reset(&pt);
 		uint8_t *dst = coffer_buf_extend(&pt, len);
 		rc = coffer_aead_ctx_open(s->aead, nonce, coffer_slice_of(aad, sizeof(aad)),
-					  coffer_slice_of(file.ptr + off + 4, len), file.ptr + off + 4 + len, dst);
+					  coffer_slice_of(file.ptr + off + 8, len), file.ptr + off + 8 + len, dst);
 		if (rc != COFFER_OK) {
-			bool last = off + 20 + len == file.len;
-			if (last && all_zero(file.ptr + off + 4, (size_t)len + 16)) {
+			bool last = off + RECORD_OVERHEAD + len == file.len;
+			if (last && all_zero(file.ptr + off + 8, (size_t)len + 16)) {
 				coffer_log_warn(kms->log, "kms", "kms store %s: dropping a zero-filled torn record at offset %llu",
 						s->path, (unsigned long long)off);
 				rc = COFFER_OK;
@@ -178,7 +192,7 @@ static COFFER_RESULT replay(struct coffer_kms *kms, struct kms_store *s, struct 
 					  (unsigned long long)seq, (unsigned long long)off);
 			goto fail;
 		}
-		off += 20 + (uint64_t)len;
+		off += RECORD_OVERHEAD + (uint64_t)len;
 		seq++;
 	}
 	s->next_seq = seq;
