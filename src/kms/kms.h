@@ -163,7 +163,10 @@ struct coffer_kms_access_key {
 void coffer_kms_access_key_free(struct coffer_kms_access_key *k);
 
 /* Creates principal `name` ([A-Za-z0-9+=,.@_-]{1,64}) with one access key.
- * COFFER_E_KMS_ALREADY_EXISTS if the name is taken. */
+ * COFFER_E_KMS_ALREADY_EXISTS if the name is taken by a principal that has an
+ * access key. The built-in principals ("admin", "coffer-service") exist from
+ * the first open without access keys: the first create of one of them issues
+ * its first access key (how coffer-kms writes admin.credentials). */
 COFFER_RESULT coffer_kms_principal_create(struct coffer_kms *kms, const char *name,
 					  struct coffer_kms_access_key *out);
 /* Issues another access key for an existing principal (e.g. the service
