@@ -1,0 +1,65 @@
+/*
+ * server_internal.h - structures shared by server.c (listeners, loop) and
+ * conn.c (connections, sessions, request flow).
+ */
+#ifndef COFFER_SERVER_INTERNAL_H
+#define COFFER_SERVER_INTERNAL_H
+
+#include <pthread.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "server/server.h"
+#include "server/workers.h"
+
+struct coffer_conn;
+
+struct coffer_server {
+	struct coffer_server_config cfg;
+	struct event_base *base;
+	struct evconnlistener *plain, *tls;
+	SSL_CTX *ssl_ctx;
+	char plain_addr[128], tls_addr[128];
+	struct coffer_workers *workers;
+	const struct coffer_log *log;
+	pthread_mutex_t conns_lock;
+	struct coffer_conn *conns;       /* doubly linked list of open connections */
+	uint64_t next_conn_id;
+};
+
+struct coffer_session {
+	pthread_mutex_t lock;
+	uint8_t version;                 /* fixed by the first frame */
+	bool started;                    /* STARTUP seen */
+	bool ready;                      /* authenticated (or auth off) */
+	char user[256];
+	char keyspace[COFFER_SESSION_KEYSPACE_MAX];
+	unsigned events;                 /* COFFER_PROTO_EVENT_* registered */
+};
+
+struct coffer_conn {
+	struct coffer_server *server;
+	struct coffer_conn *prev, *next; /* server->conns, under conns_lock */
+	uint64_t id;
+	char peer[80];
+	struct bufferevent *bev;         /* threadsafe; locked with bufferevent_lock */
+	struct coffer_proto_config pcfg; /* touched only on the loop thread */
+	size_t skip;                     /* bytes of a refused frame still to discard (loop) */
+	struct coffer_session session;
+	int refs;                        /* the loop's one + one per request in flight */
+	unsigned in_flight;
+	bool closing;                    /* no more reading; free once refs drop to 0 */
+	bool close_after_flush;          /* a fatal protocol error was answered */
+	bool read_paused;
+	pthread_mutex_t lock;            /* refs, in_flight, closing */
+};
+
+/* conn.c */
+void coffer_conn_accept(struct coffer_server *s, evutil_socket_t fd, const struct sockaddr *addr,
+			bool tls);
+void coffer_conn_close_all(struct coffer_server *s);
+
+#endif
