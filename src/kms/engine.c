@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -472,6 +473,7 @@ COFFER_RESULT coffer_kms_open(const struct coffer_kms_config *cfg, struct coffer
 	kms->quota_burst = cfg->quota_burst > 1 ? cfg->quota_burst : 1;
 	kms->fsync = cfg->fsync;
 	kms->audit_fd = -2;
+	kms->lock_fd = -1;
 	snprintf(kms->admin_arn, sizeof(kms->admin_arn), "arn:aws:iam::%s:user/%s", kms->account,
 		 COFFER_KMS_ADMIN_PRINCIPAL_NAME);
 	snprintf(kms->service_arn, sizeof(kms->service_arn), "arn:aws:iam::%s:user/%s",
@@ -479,6 +481,20 @@ COFFER_RESULT coffer_kms_open(const struct coffer_kms_config *cfg, struct coffer
 	snprintf(kms->root_arn, sizeof(kms->root_arn), "arn:aws:iam::%s:root", kms->account);
 
 	TRY_FAIL(coffer_fs_mkdirs(kms->data_dir, 0700));
+	/* The store has one writer: a second engine on the same directory (a
+	 * second coffer-kms, a cofferd, `coffer-kms principal create` while the
+	 * daemon runs) would append behind this one's back. */
+	char *lock_path = coffer_path_join(kms->data_dir, "kms.lock");
+	kms->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (kms->lock_fd < 0 || flock(kms->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		rc = coffer_error_set(err == EWOULDBLOCK ? COFFER_E_STATE : COFFER_E_IO, COFFER_WHERE,
+				      "kms data directory %s is in use by another process (%s on %s)",
+				      kms->data_dir, strerror(err), lock_path);
+		free(lock_path);
+		goto fail;
+	}
+	free(lock_path);
 	char *seal_path = cfg->seal_key_path ? coffer_xstrdup(cfg->seal_key_path)
 					     : coffer_path_join(kms->data_dir, "seal.key");
 	rc = load_seal_key(kms, seal_path);
@@ -543,6 +559,8 @@ void coffer_kms_close(struct coffer_kms *kms)
 	free(kms->principals);
 	if (kms->own_audit_fd && kms->audit_fd >= 0)
 		close(kms->audit_fd);
+	if (kms->lock_fd >= 0)
+		close(kms->lock_fd); /* releases the flock */
 	coffer_secret_free(&kms->seal_key);
 	coffer_secret_free(&kms->token_key);
 	free(kms->data_dir);

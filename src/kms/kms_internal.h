@@ -126,6 +126,7 @@ struct coffer_kms {
 	double quota_rate, quota_burst;
 	int audit_fd;
 	bool own_audit_fd;
+	int lock_fd;                     /* flock on <data_dir>/kms.lock: one engine per directory */
 	bool fsync;
 
 	struct coffer_secret seal_key;   /* 32 bytes */

@@ -574,6 +574,22 @@ static void test_scan_no_secrets_at_rest(void **state)
 	kt_env_free(e);
 }
 
+/* One engine per data directory: a second open (another daemon, a cofferd,
+ * `coffer-kms principal create` while the daemon runs) is refused while the
+ * first is open, and works once it is closed. */
+static void test_second_engine_refused(void **state)
+{
+	struct kt_env *e = *state;
+	struct coffer_kms *second = NULL;
+	assert_int_equal(coffer_kms_open(&e->cfg, &second), COFFER_E_STATE);
+	assert_null(second);
+	assert_non_null(strstr(coffer_error_msg(), "in use by another process"));
+	kt_env_close(e);
+	assert_int_equal(coffer_kms_open(&e->cfg, &second), COFFER_OK);
+	coffer_kms_close(second);
+	kt_env_open(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tail_partial_appends, kt_setup, kt_teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_length_is_not_a_torn_tail, kt_setup,
 						kt_teardown),
+		cmocka_unit_test_setup_teardown(test_second_engine_refused, kt_setup, kt_teardown),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_scan_no_secrets_at_rest),
 	};
