@@ -38,12 +38,12 @@ static void exercise(const struct coffer_cql_term *t)
 	if (!t)
 		return;
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		struct coffer_type *ty = NULL;
+		struct coffer_datatype *ty = NULL;
 		struct coffer_buf v = {0}, f = {0}, n = {0};
 		bool is_null = false;
 		coffer_rc rc;
 
-		if (coffer_type_parse(types[i], strlen(types[i]), NULL, &ty) != COFFER_OK)
+		if (coffer_datatype_parse(types[i], strlen(types[i]), NULL, &ty) != COFFER_OK)
 			abort();
 		rc = coffer_cql_literal_coerce(t, ty, "c", &v, &is_null);
 		if (rc != COFFER_OK && rc != COFFER_E_INVALID && rc != COFFER_E_LIMIT)
@@ -61,7 +61,7 @@ static void exercise(const struct coffer_cql_term *t)
 		coffer_buf_free(&v);
 		coffer_buf_free(&f);
 		coffer_buf_free(&n);
-		coffer_type_free(ty);
+		coffer_datatype_free(ty);
 	}
 }
 
@@ -86,24 +86,24 @@ static void exercise_stmt(const struct coffer_cql_stmt *s)
 		break;
 	case COFFER_CQL_CREATE_TABLE: {
 		static const uint8_t id[16];
-		struct coffer_table *t = NULL;
+		struct coffer_tabledef *t = NULL;
 		coffer_rc rc = coffer_cql_build_table(&s->u.create_table, "ks", id, &t);
 
 		if (rc == COFFER_OK) {
 			struct coffer_buf b = {0};
-			struct coffer_table *d = NULL;
+			struct coffer_tabledef *d = NULL;
 
 			/* a built table serialises and reads back */
-			coffer_table_encode(t, &b);
-			if (coffer_table_decode(coffer_buf_slice(&b), &d) != COFFER_OK)
+			coffer_tabledef_encode(t, &b);
+			if (coffer_tabledef_decode(coffer_buf_slice(&b), &d) != COFFER_OK)
 				abort();
-			coffer_table_free(d);
+			coffer_tabledef_free(d);
 			coffer_buf_free(&b);
 			(void)coffer_cql_apply_table_options(t, &s->u.create_table.options);
 		} else if (rc != COFFER_E_INVALID) {
 			abort();
 		}
-		coffer_table_free(t);
+		coffer_tabledef_free(t);
 		break;
 	}
 	case COFFER_CQL_BATCH:

@@ -60,7 +60,7 @@ struct coffer_cql_term {
 	const char *bind_name; /* BIND: name for :name, else NULL */
 	struct coffer_cql_term **items;
 	size_t nitems;
-	struct coffer_type *cast_type; /* CAST */
+	struct coffer_datatype *cast_type; /* CAST */
 	const char *src;   /* the term's source text, as written */
 	int line, col;     /* where it starts (line 1-based, column 0-based) */
 };
@@ -165,7 +165,7 @@ struct coffer_cql_keyspace_stmt { /* CREATE / ALTER / DROP KEYSPACE */
 
 struct coffer_cql_column_def {
 	const char *name;
-	struct coffer_type *type;
+	struct coffer_datatype *type;
 	bool is_static;
 	bool primary_key; /* declared "col type PRIMARY KEY" */
 };
@@ -303,7 +303,7 @@ struct coffer_cql_selector {
 	const char *name;      /* column (COLUMN, WRITETIME, TTL) or function name */
 	struct coffer_cql_selector **args;
 	size_t nargs;
-	struct coffer_type *cast_type;
+	struct coffer_datatype *cast_type;
 	struct coffer_cql_term *term;
 	const char *alias;     /* AS alias, else NULL */
 	const char *src;       /* the selector's text, as written (without alias) */
@@ -419,7 +419,7 @@ COFFER_RESULT coffer_cql_lex(struct coffer_arena *a, const char *text, size_t le
  *   Invalid list literal for l of type set<int>
  * Bind markers and function calls are refused here: the caller binds them. */
 COFFER_RESULT coffer_cql_literal_coerce(const struct coffer_cql_term *term,
-					const struct coffer_type *type, const char *column,
+					const struct coffer_datatype *type, const char *column,
 					struct coffer_buf *out, bool *is_null);
 
 /* Parses a timestamp string as Cassandra does ('2024-01-02', '2024-01-02
@@ -437,7 +437,7 @@ COFFER_RESULT coffer_cql_parse_timestamp_us(const char *s, size_t n, int64_t *us
  * in Cassandra's words ("Unknown definition x referenced in PRIMARY KEY"). */
 COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 				     const char *keyspace, const uint8_t id[16],
-				     struct coffer_table **out);
+				     struct coffer_tabledef **out);
 
 /* Applies WITH options to a table (CREATE or ALTER): default_time_to_live,
  * comment, custom_properties (encryption_specification with encryption_type
@@ -445,7 +445,7 @@ COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
  * point_in_time_recovery with status enabled/disabled; other groups flattened
  * to "group.key"), and every other option kept as its CQL text. On error the
  * table is unchanged. */
-COFFER_RESULT coffer_cql_apply_table_options(struct coffer_table *t,
+COFFER_RESULT coffer_cql_apply_table_options(struct coffer_tabledef *t,
 					     const struct coffer_cql_options *o);
 
 /* Reads WITH replication = {...} into a string map (values as text) and

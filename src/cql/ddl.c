@@ -1,6 +1,6 @@
 /*
  * ddl.c - from DDL statements to catalog definitions: CREATE TABLE into a
- * struct coffer_table, table options (including Amazon Keyspaces'
+ * struct coffer_tabledef, table options (including Amazon Keyspaces'
  * custom_properties) onto a table, and keyspace options into a replication
  * map.
  *
@@ -32,7 +32,7 @@ static coffer_rc need_map(const struct coffer_cql_term *t, const char *what)
 	return COFFER_OK;
 }
 
-static coffer_rc apply_encryption(struct coffer_table *t, const struct coffer_cql_term *m)
+static coffer_rc apply_encryption(struct coffer_tabledef *t, const struct coffer_cql_term *m)
 {
 	const char *type = NULL, *key = NULL;
 	size_t i;
@@ -52,7 +52,7 @@ static coffer_rc apply_encryption(struct coffer_table *t, const struct coffer_cq
 	if (strcmp(type, "AWS_OWNED_KMS_KEY") == 0) {
 		ENSURE(key == NULL, COFFER_E_INVALID,
 		       "kms_key_identifier is only allowed with CUSTOMER_MANAGED_KMS_KEY");
-		coffer_table_set_kms_key(t, COFFER_ENC_AWS_OWNED, NULL);
+		coffer_tabledef_set_kms_key(t, COFFER_ENC_AWS_OWNED, NULL);
 		return COFFER_OK;
 	}
 	ENSURE(strcmp(type, "CUSTOMER_MANAGED_KMS_KEY") == 0, COFFER_E_INVALID,
@@ -60,11 +60,11 @@ static coffer_rc apply_encryption(struct coffer_table *t, const struct coffer_cq
 	       type);
 	ENSURE(key != NULL && *key, COFFER_E_INVALID,
 	       "CUSTOMER_MANAGED_KMS_KEY requires kms_key_identifier");
-	coffer_table_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED, key);
+	coffer_tabledef_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED, key);
 	return COFFER_OK;
 }
 
-static coffer_rc apply_custom(struct coffer_table *t, const struct coffer_cql_term *m)
+static coffer_rc apply_custom(struct coffer_tabledef *t, const struct coffer_cql_term *m)
 {
 	size_t i, j;
 
@@ -100,7 +100,7 @@ static coffer_rc apply_custom(struct coffer_table *t, const struct coffer_cql_te
 	return COFFER_OK;
 }
 
-static coffer_rc apply_options(struct coffer_table *t, const struct coffer_cql_options *o)
+static coffer_rc apply_options(struct coffer_tabledef *t, const struct coffer_cql_options *o)
 {
 	size_t i;
 
@@ -123,7 +123,7 @@ static coffer_rc apply_options(struct coffer_table *t, const struct coffer_cql_o
 		} else if (strcmp(name, "comment") == 0) {
 			ENSURE(v->kind == COFFER_CQL_TERM_STRING, COFFER_E_INVALID,
 			       "Invalid value for comment: a string is expected");
-			coffer_table_set_comment(t, v->text);
+			coffer_tabledef_set_comment(t, v->text);
 		} else if (strcmp(name, "custom_properties") == 0) {
 			TRY(apply_custom(t, v));
 		} else {
@@ -133,21 +133,21 @@ static coffer_rc apply_options(struct coffer_table *t, const struct coffer_cql_o
 	return COFFER_OK;
 }
 
-COFFER_RESULT coffer_cql_apply_table_options(struct coffer_table *t,
+COFFER_RESULT coffer_cql_apply_table_options(struct coffer_tabledef *t,
 					     const struct coffer_cql_options *o)
 {
-	struct coffer_table *c = coffer_table_clone(t), tmp;
+	struct coffer_tabledef *c = coffer_tabledef_clone(t), tmp;
 	coffer_rc rc = apply_options(c, o);
 
 	if (rc == COFFER_OK)
-		rc = coffer_table_validate(c);
+		rc = coffer_tabledef_validate(c);
 	if (rc == COFFER_OK) {
 		/* swap contents so the caller's pointer stays valid */
 		tmp = *t;
 		*t = *c;
 		*c = tmp;
 	}
-	coffer_table_free(c);
+	coffer_tabledef_free(c);
 	return rc;
 }
 
@@ -234,11 +234,11 @@ static coffer_rc check_key(const struct coffer_cql_create_table *ct)
 
 COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 				     const char *keyspace, const uint8_t id[16],
-				     struct coffer_table **out)
+				     struct coffer_tabledef **out)
 {
 	struct coffer_cql_create_table inl;
 	const char *ks = ct->table.keyspace ? ct->table.keyspace : keyspace;
-	struct coffer_table *t = NULL;
+	struct coffer_tabledef *t = NULL;
 	const char *pk1[1] = {NULL};
 	size_t i;
 	coffer_rc rc;
@@ -258,7 +258,7 @@ COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 	}
 	ENSURE(!ct->compact_storage, COFFER_E_INVALID,
 	       "COMPACT STORAGE tables are not supported");
-	t = coffer_table_new(ks, ct->table.name, id);
+	t = coffer_tabledef_new(ks, ct->table.name, id);
 	for (i = 0; i < ct->ncolumns; i++) {
 		const struct coffer_cql_column_def *d = &ct->columns[i];
 		enum coffer_column_kind kind;
@@ -271,14 +271,14 @@ COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 		if (kind == COFFER_COLUMN_CLUSTERING)
 			order = (size_t)pos < ct->nclustering_order && ct->clustering_order[pos].desc
 					? COFFER_ORDER_DESC : COFFER_ORDER_ASC;
-		TRY_FAIL(coffer_table_add_column(t, d->name, kind, pos, order, d->type));
+		TRY_FAIL(coffer_tabledef_add_column(t, d->name, kind, pos, order, d->type));
 	}
 	TRY_FAIL(apply_options(t, &ct->options));
-	TRY_FAIL(coffer_table_validate(t));
+	TRY_FAIL(coffer_tabledef_validate(t));
 	*out = t;
 	return COFFER_OK;
 fail:
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 	return rc;
 }
 

@@ -59,14 +59,14 @@ static const char *const_kind(const struct coffer_cql_term *t)
 
 /* "Invalid STRING constant (abc) for "id" of type uuid" */
 static coffer_rc bad_constant(const struct coffer_cql_term *t, const char *recv,
-			      const struct coffer_type *type)
+			      const struct coffer_datatype *type)
 {
 	struct coffer_buf ty = {0};
 	const char *shown = t->kind == COFFER_CQL_TERM_STRING ? t->text : (t->src ? t->src : t->text);
 	size_t n = t->kind == COFFER_CQL_TERM_STRING ? t->len : strlen(shown);
 	coffer_rc rc;
 
-	coffer_type_format(type, &ty);
+	coffer_datatype_format(type, &ty);
 	rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE,
 			      "Invalid %s constant (%.*s%s) for \"%s\" of type %s", const_kind(t),
 			      (int)(n > 128 ? 128 : n), shown, n > 128 ? "..." : "", recv,
@@ -82,12 +82,12 @@ static const char *literal_name(const struct coffer_cql_term *t)
 }
 
 /* "Invalid list literal for l of type set<int>" */
-static coffer_rc bad_literal(const char *what, const char *recv, const struct coffer_type *type)
+static coffer_rc bad_literal(const char *what, const char *recv, const struct coffer_datatype *type)
 {
 	struct coffer_buf ty = {0};
 	coffer_rc rc;
 
-	coffer_type_format(type, &ty);
+	coffer_datatype_format(type, &ty);
 	rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "Invalid %s literal for %s of type %s",
 			      what, recv, coffer_buf_cstr(&ty));
 	coffer_buf_free(&ty);
@@ -439,10 +439,10 @@ static bool parse_duration(const char *s, struct coffer_buf *out)
 
 /* ------------------------------------------------------------ coercion */
 
-static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 			const char *recv, struct coffer_buf *out, bool *is_null, int depth);
 
-static coffer_rc put_element(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc put_element(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 			     const char *recv, struct coffer_buf *out, int depth)
 {
 	struct coffer_buf tmp = {0};
@@ -460,7 +460,7 @@ static coffer_rc put_element(const struct coffer_cql_term *t, const struct coffe
 	return rc;
 }
 
-static coffer_rc coerce_collection(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc coerce_collection(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 				   const char *recv, struct coffer_buf *out, int depth)
 {
 	struct coffer_buf raw = {0};
@@ -469,8 +469,8 @@ static coffer_rc coerce_collection(const struct coffer_cql_term *t, const struct
 	size_t i;
 	coffer_rc rc = COFFER_OK;
 
-	if (!(type->kind == COFFER_TYPE_LIST ? t->kind == COFFER_CQL_TERM_LIST
-	      : type->kind == COFFER_TYPE_SET ? (t->kind == COFFER_CQL_TERM_SET ||
+	if (!(type->kind == COFFER_DT_LIST ? t->kind == COFFER_CQL_TERM_LIST
+	      : type->kind == COFFER_DT_SET ? (t->kind == COFFER_CQL_TERM_SET ||
 						 (t->kind == COFFER_CQL_TERM_MAP && t->nitems == 0))
 	      : t->kind == COFFER_CQL_TERM_MAP)) {
 		rc = bad_literal(literal_name(t), recv, type);
@@ -478,7 +478,7 @@ static coffer_rc coerce_collection(const struct coffer_cql_term *t, const struct
 	}
 	ENSURE_FAIL(t->nitems <= COFFER_VALUE_MAX_ELEMENTS, COFFER_E_LIMIT,
 		    "Collection literal for %s has too many elements", recv);
-	if (type->kind == COFFER_TYPE_MAP) {
+	if (type->kind == COFFER_DT_MAP) {
 		coffer_buf_put_u32(&raw, (uint32_t)(t->nitems / 2));
 		for (i = 0; i + 1 < t->nitems; i += 2) {
 			TRY_FAIL(put_element(t->items[i], type->params[0], kname, &raw, depth));
@@ -489,7 +489,7 @@ static coffer_rc coerce_collection(const struct coffer_cql_term *t, const struct
 		for (i = 0; i < t->nitems; i++)
 			TRY_FAIL(put_element(t->items[i], type->params[0], vname, &raw, depth));
 	}
-	if (type->kind == COFFER_TYPE_LIST) {
+	if (type->kind == COFFER_DT_LIST) {
 		coffer_buf_put(out, raw.ptr, raw.len);
 	} else {
 		struct coffer_buf norm = {0};
@@ -506,7 +506,7 @@ fail:
 	return rc;
 }
 
-static coffer_rc coerce_tuple(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc coerce_tuple(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 			      const char *recv, struct coffer_buf *out, int depth)
 {
 	size_t i;
@@ -517,7 +517,7 @@ static coffer_rc coerce_tuple(const struct coffer_cql_term *t, const struct coff
 		struct coffer_buf ty = {0};
 		coffer_rc rc;
 
-		coffer_type_format(type, &ty);
+		coffer_datatype_format(type, &ty);
 		rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE,
 				      "Invalid tuple literal for %s: too many elements. Type %s "
 				      "expects %u but got %zu", recv, coffer_buf_cstr(&ty),
@@ -546,7 +546,7 @@ static coffer_rc coerce_tuple(const struct coffer_cql_term *t, const struct coff
 	return COFFER_OK;
 }
 
-static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 			       const char *recv, struct coffer_buf *out)
 {
 	int64_t v;
@@ -554,20 +554,20 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 	enum coffer_cql_term_kind k = t->kind;
 
 	switch (type->kind) {
-	case COFFER_TYPE_ASCII:
-	case COFFER_TYPE_TEXT:
+	case COFFER_DT_ASCII:
+	case COFFER_DT_TEXT:
 		if (k != COFFER_CQL_TERM_STRING ||
 		    coffer_value_validate(type, coffer_slice_of(t->text, t->len)) != COFFER_OK)
 			break;
 		coffer_buf_put(out, t->text, t->len);
 		return COFFER_OK;
-	case COFFER_TYPE_INT:
-	case COFFER_TYPE_BIGINT:
-	case COFFER_TYPE_SMALLINT:
-	case COFFER_TYPE_TINYINT:
-	case COFFER_TYPE_COUNTER: {
-		size_t width = type->kind == COFFER_TYPE_INT ? 4 : type->kind == COFFER_TYPE_SMALLINT ? 2
-			       : type->kind == COFFER_TYPE_TINYINT ? 1 : 8;
+	case COFFER_DT_INT:
+	case COFFER_DT_BIGINT:
+	case COFFER_DT_SMALLINT:
+	case COFFER_DT_TINYINT:
+	case COFFER_DT_COUNTER: {
+		size_t width = type->kind == COFFER_DT_INT ? 4 : type->kind == COFFER_DT_SMALLINT ? 2
+			       : type->kind == COFFER_DT_TINYINT ? 1 : 8;
 		int64_t lim = width == 8 ? INT64_MAX : ((int64_t)1 << (width * 8 - 1)) - 1;
 
 		if (!term_int64(t, &v) || v > lim || v < -lim - 1)
@@ -575,7 +575,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		put_be(out, v, width);
 		return COFFER_OK;
 	}
-	case COFFER_TYPE_VARINT:
+	case COFFER_DT_VARINT:
 		if (k == COFFER_CQL_TERM_INTEGER) {
 			struct coffer_buf tmp = {0};
 			coffer_rc rc = coffer_varint_from_decimal(t->text, t->len, &tmp);
@@ -597,7 +597,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 			return COFFER_OK;
 		}
 		break;
-	case COFFER_TYPE_DECIMAL: {
+	case COFFER_DT_DECIMAL: {
 		struct coffer_buf tmp = {0};
 		bool ok = (k == COFFER_CQL_TERM_INTEGER || k == COFFER_CQL_TERM_FLOAT) &&
 			  decimal_from_text(t->text, &tmp);
@@ -609,8 +609,8 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 			return COFFER_OK;
 		break;
 	}
-	case COFFER_TYPE_FLOAT:
-	case COFFER_TYPE_DOUBLE: {
+	case COFFER_DT_FLOAT:
+	case COFFER_DT_DOUBLE: {
 		double d;
 		char *end;
 
@@ -625,7 +625,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		} else {
 			break;
 		}
-		if (type->kind == COFFER_TYPE_FLOAT) {
+		if (type->kind == COFFER_DT_FLOAT) {
 			float f = (float)d;
 			uint32_t bits;
 
@@ -639,12 +639,12 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		}
 		return COFFER_OK;
 	}
-	case COFFER_TYPE_BOOLEAN:
+	case COFFER_DT_BOOLEAN:
 		if (k != COFFER_CQL_TERM_BOOLEAN)
 			break;
 		coffer_buf_put_u8(out, t->boolean ? 1 : 0);
 		return COFFER_OK;
-	case COFFER_TYPE_BLOB: {
+	case COFFER_DT_BLOB: {
 		struct coffer_buf tmp = {0};
 		coffer_rc rc;
 
@@ -661,16 +661,16 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		coffer_error_clear();
 		break;
 	}
-	case COFFER_TYPE_UUID:
-	case COFFER_TYPE_TIMEUUID:
+	case COFFER_DT_UUID:
+	case COFFER_DT_TIMEUUID:
 		if ((k != COFFER_CQL_TERM_UUID && k != COFFER_CQL_TERM_STRING) ||
 		    !coffer_uuid_parse(t->text, t->len, u))
 			break;
-		if (type->kind == COFFER_TYPE_TIMEUUID && (u[6] >> 4) != 1)
+		if (type->kind == COFFER_DT_TIMEUUID && (u[6] >> 4) != 1)
 			break;
 		coffer_buf_put(out, u, 16);
 		return COFFER_OK;
-	case COFFER_TYPE_TIMESTAMP:
+	case COFFER_DT_TIMESTAMP:
 		if (k == COFFER_CQL_TERM_STRING) {
 			int64_t us;
 
@@ -685,7 +685,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		}
 		put_be(out, v, 8);
 		return COFFER_OK;
-	case COFFER_TYPE_DATE: {
+	case COFFER_DT_DATE: {
 		uint32_t d;
 
 		if (k == COFFER_CQL_TERM_STRING || k == COFFER_CQL_TERM_INTEGER) {
@@ -696,13 +696,13 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		}
 		break;
 	}
-	case COFFER_TYPE_TIME:
+	case COFFER_DT_TIME:
 		if ((k != COFFER_CQL_TERM_STRING && k != COFFER_CQL_TERM_INTEGER) ||
 		    !parse_time(t->text, t->len, &v))
 			break;
 		put_be(out, v, 8);
 		return COFFER_OK;
-	case COFFER_TYPE_INET: {
+	case COFFER_DT_INET: {
 		char buf[64];
 
 		if (k != COFFER_CQL_TERM_STRING || t->len >= sizeof(buf))
@@ -719,7 +719,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 		}
 		break;
 	}
-	case COFFER_TYPE_DURATION: {
+	case COFFER_DT_DURATION: {
 		struct coffer_buf tmp = {0};
 		bool ok = k == COFFER_CQL_TERM_DURATION && parse_duration(t->text, &tmp);
 
@@ -736,7 +736,7 @@ static coffer_rc coerce_scalar(const struct coffer_cql_term *t, const struct cof
 	return bad_constant(t, recv, type);
 }
 
-static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_type *type,
+static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_datatype *type,
 			const char *recv, struct coffer_buf *out, bool *is_null, int depth)
 {
 	ENSURE(depth <= COFFER_CQL_MAX_DEPTH, COFFER_E_LIMIT, "Literal nested too deeply");
@@ -751,12 +751,12 @@ static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_typ
 		BAIL(COFFER_E_INVALID, "Function call %s() for %s must be evaluated before coercion",
 		     t->text, recv);
 	case COFFER_CQL_TERM_CAST:
-		if (!coffer_type_equal(t->cast_type, type)) {
+		if (!coffer_datatype_equal(t->cast_type, type)) {
 			struct coffer_buf a = {0}, b = {0};
 			coffer_rc rc;
 
-			coffer_type_format(t->cast_type, &a);
-			coffer_type_format(type, &b);
+			coffer_datatype_format(t->cast_type, &a);
+			coffer_datatype_format(type, &b);
 			rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE,
 					      "Type error: (%s) value cannot be assigned to %s of type %s",
 					      coffer_buf_cstr(&a), recv, coffer_buf_cstr(&b));
@@ -769,9 +769,9 @@ static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_typ
 	case COFFER_CQL_TERM_SET:
 	case COFFER_CQL_TERM_MAP:
 	case COFFER_CQL_TERM_TUPLE:
-		if (type->kind == COFFER_TYPE_TUPLE)
+		if (type->kind == COFFER_DT_TUPLE)
 			return coerce_tuple(t, type, recv, out, depth);
-		if (coffer_type_kind_is_collection(type->kind))
+		if (coffer_datatype_kind_is_collection(type->kind))
 			return coerce_collection(t, type, recv, out, depth);
 		return bad_literal(literal_name(t), recv, type);
 	default:
@@ -780,7 +780,7 @@ static coffer_rc coerce(const struct coffer_cql_term *t, const struct coffer_typ
 }
 
 COFFER_RESULT coffer_cql_literal_coerce(const struct coffer_cql_term *term,
-					const struct coffer_type *type, const char *column,
+					const struct coffer_datatype *type, const char *column,
 					struct coffer_buf *out, bool *is_null)
 {
 	struct coffer_buf tmp = {0};

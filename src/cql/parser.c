@@ -19,7 +19,7 @@
  * Invariants:
  *  1. The token cursor never passes the final EOF token.
  *  2. Recursion (terms, selectors, types) is bounded by COFFER_CQL_MAX_DEPTH
- *     and COFFER_TYPE_MAX_DEPTH; past it the parse fails with COFFER_E_LIMIT.
+ *     and COFFER_DT_MAX_DEPTH; past it the parse fails with COFFER_E_LIMIT.
  *  3. Everything reachable from the returned statement is in the arena; the
  *     only heap memory (growing arrays) is copied into the arena and freed
  *     before returning, on success and on failure alike.

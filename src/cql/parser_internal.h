@@ -47,7 +47,7 @@ bool coffer_cqlp_at_ident(struct parser *p);
 COFFER_RESULT coffer_cqlp_ident(struct parser *p, const char **out);
 COFFER_RESULT coffer_cqlp_qname(struct parser *p, struct coffer_cql_qname *q);
 COFFER_RESULT coffer_cqlp_ident_list(struct parser *p, const char ***out, size_t *n);
-COFFER_RESULT coffer_cqlp_parse_type(struct parser *p, bool freeze, int depth, struct coffer_type **out);
+COFFER_RESULT coffer_cqlp_parse_type(struct parser *p, bool freeze, int depth, struct coffer_datatype **out);
 COFFER_RESULT coffer_cqlp_parse_term(struct parser *p, struct coffer_cql_term **out);
 struct coffer_cql_term *coffer_cqlp_term_new(struct parser *p, enum coffer_cql_term_kind k,
 					const struct coffer_cql_token *at);

@@ -6,7 +6,7 @@
  *
  * Invariants:
  *  1. The token cursor never passes the final EOF token.
- *  2. Recursion in types and terms is bounded (COFFER_TYPE_MAX_DEPTH,
+ *  2. Recursion in types and terms is bounded (COFFER_DT_MAX_DEPTH,
  *     COFFER_CQL_MAX_DEPTH); past it the parse fails with COFFER_E_LIMIT.
  *  3. Heap memory (growing arrays, bind names) is either copied into the
  *     arena and freed, or freed on the failure path.
@@ -258,36 +258,36 @@ static coffer_rc type_error(const struct coffer_cql_token *t)
 	return coffer_error_wrap("line %d:%d", t->line, t->col);
 }
 
-coffer_rc coffer_cqlp_parse_type(struct parser *p, bool freeze, int depth, struct coffer_type **out)
+coffer_rc coffer_cqlp_parse_type(struct parser *p, bool freeze, int depth, struct coffer_datatype **out)
 {
 	struct coffer_cql_token *t = coffer_cqlp_peek(p);
-	enum coffer_type_kind kind;
-	struct vec params = VEC(struct coffer_type *);
-	struct coffer_type **pv;
+	enum coffer_datatype_kind kind;
+	struct vec params = VEC(struct coffer_datatype *);
+	struct coffer_datatype **pv;
 	size_t np;
 	coffer_rc rc;
 
-	ENSURE(depth <= COFFER_TYPE_MAX_DEPTH, COFFER_E_LIMIT,
-	       "line %d:%d type nesting deeper than %d levels", t->line, t->col, COFFER_TYPE_MAX_DEPTH);
+	ENSURE(depth <= COFFER_DT_MAX_DEPTH, COFFER_E_LIMIT,
+	       "line %d:%d type nesting deeper than %d levels", t->line, t->col, COFFER_DT_MAX_DEPTH);
 	if (t->kind == COFFER_CQL_TOK_STRING)
 		BAIL(COFFER_E_INVALID, "line %d:%d custom types are not supported", t->line, t->col);
 	if (t->kind != COFFER_CQL_TOK_IDENT && t->kind != COFFER_CQL_TOK_QIDENT)
 		return coffer_cqlp_err_noviable(p, t);
 	if (coffer_cqlp_tok_is_kw(t, "frozen")) {
-		struct coffer_type *inner = NULL;
+		struct coffer_datatype *inner = NULL;
 
 		coffer_cqlp_next(p);
 		TRY(coffer_cqlp_expect_punct(p, "<"));
 		TRY(coffer_cqlp_parse_type(p, true, depth + 1, &inner));
 		TRY(coffer_cqlp_expect_punct(p, ">"));
-		if (!coffer_type_kind_is_collection(inner->kind) && inner->kind != COFFER_TYPE_TUPLE)
+		if (!coffer_datatype_kind_is_collection(inner->kind) && inner->kind != COFFER_DT_TUPLE)
 			BAIL(COFFER_E_INVALID,
 			     "frozen<> is only allowed on collections, tuples, and user-defined types");
 		inner->frozen = true;
 		*out = inner;
 		return COFFER_OK;
 	}
-	if (t->kind == COFFER_CQL_TOK_QIDENT || !coffer_type_kind_lookup(t->text, strlen(t->text), &kind)) {
+	if (t->kind == COFFER_CQL_TOK_QIDENT || !coffer_datatype_kind_lookup(t->text, strlen(t->text), &kind)) {
 		/* user-defined types are not supported (yet) */
 		if (coffer_cqlp_peek_at(p, 1)->kind == COFFER_CQL_TOK_PUNCT && coffer_cqlp_tok_is_punct(coffer_cqlp_peek_at(p, 1), "."))
 			BAIL(COFFER_E_INVALID, "line %d:%d Unknown type %s.%s", t->line, t->col, t->text,
@@ -295,18 +295,18 @@ coffer_rc coffer_cqlp_parse_type(struct parser *p, bool freeze, int depth, struc
 		BAIL(COFFER_E_INVALID, "line %d:%d Unknown type %s", t->line, t->col, t->text);
 	}
 	coffer_cqlp_next(p);
-	if (coffer_type_kind_is_collection(kind) || kind == COFFER_TYPE_TUPLE) {
+	if (coffer_datatype_kind_is_collection(kind) || kind == COFFER_DT_TUPLE) {
 		TRY(coffer_cqlp_expect_punct(p, "<"));
 		do {
-			struct coffer_type **slot = coffer_cqlp_vec_push(&params);
+			struct coffer_datatype **slot = coffer_cqlp_vec_push(&params);
 
-			TRY_FAIL(coffer_cqlp_parse_type(p, freeze || kind == COFFER_TYPE_TUPLE, depth + 1, slot));
+			TRY_FAIL(coffer_cqlp_parse_type(p, freeze || kind == COFFER_DT_TUPLE, depth + 1, slot));
 		} while (coffer_cqlp_accept_punct(p, ","));
 		TRY_FAIL(coffer_cqlp_expect_punct(p, ">"));
 	}
 	pv = coffer_cqlp_vec_finish(p, &params, &np);
-	rc = coffer_type_make(p->a, kind, freeze && (coffer_type_kind_is_collection(kind) ||
-						     kind == COFFER_TYPE_TUPLE),
+	rc = coffer_datatype_make(p->a, kind, freeze && (coffer_datatype_kind_is_collection(kind) ||
+						     kind == COFFER_DT_TUPLE),
 			      pv, (uint32_t)np, out);
 	if (rc != COFFER_OK)
 		return type_error(t);
@@ -402,10 +402,10 @@ fail:
 
 static bool tok_is_type_name(const struct coffer_cql_token *t)
 {
-	enum coffer_type_kind k;
+	enum coffer_datatype_kind k;
 
 	return t->kind == COFFER_CQL_TOK_IDENT &&
-	       (coffer_type_kind_lookup(t->text, strlen(t->text), &k) || strcmp(t->text, "frozen") == 0);
+	       (coffer_datatype_kind_lookup(t->text, strlen(t->text), &k) || strcmp(t->text, "frozen") == 0);
 }
 
 static coffer_rc parse_term_inner(struct parser *p, struct coffer_cql_term **out)

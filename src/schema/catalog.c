@@ -15,7 +15,7 @@
  *  3. Every pointer the catalog hands out is owned by it and lives until the
  *     thing is dropped or the catalog freed.
  *  4. Decoding never trusts a count or length: each is checked against the
- *     bytes left, and the decoded table must pass coffer_table_validate().
+ *     bytes left, and the decoded table must pass coffer_tabledef_validate().
  *
  * Serialized table (integers big-endian, "lenbytes" = LEB128 length + bytes):
  *   OFFSET  SIZE      MEANING
@@ -160,9 +160,9 @@ bool coffer_ident_matches(const char *stored, const char *given, bool quoted)
 
 /* ------------------------------------------------------------ tables */
 
-struct coffer_table *coffer_table_new(const char *keyspace, const char *name, const uint8_t id[16])
+struct coffer_tabledef *coffer_tabledef_new(const char *keyspace, const char *name, const uint8_t id[16])
 {
-	struct coffer_table *t = COFFER_NEW(struct coffer_table);
+	struct coffer_tabledef *t = COFFER_NEW(struct coffer_tabledef);
 
 	t->keyspace = coffer_xstrdup(keyspace);
 	t->name = coffer_xstrdup(name);
@@ -176,10 +176,10 @@ struct coffer_table *coffer_table_new(const char *keyspace, const char *name, co
 static void column_free(struct coffer_column *c)
 {
 	free(c->name);
-	coffer_type_free(c->type);
+	coffer_datatype_free(c->type);
 }
 
-void coffer_table_free(struct coffer_table *t)
+void coffer_tabledef_free(struct coffer_tabledef *t)
 {
 	size_t i;
 
@@ -214,7 +214,7 @@ static int column_cmp(const void *pa, const void *pb)
 	return strcmp(a->name, b->name);
 }
 
-static void table_recount(struct coffer_table *t)
+static void table_recount(struct coffer_tabledef *t)
 {
 	size_t i;
 
@@ -228,15 +228,15 @@ static void table_recount(struct coffer_table *t)
 	qsort(t->columns, t->ncolumns, sizeof(*t->columns), column_cmp);
 }
 
-static bool type_contains_counter_or_multicell(const struct coffer_type *t)
+static bool type_contains_counter_or_multicell(const struct coffer_datatype *t)
 {
-	return t->kind == COFFER_TYPE_COUNTER || coffer_type_is_multicell(t);
+	return t->kind == COFFER_DT_COUNTER || coffer_datatype_is_multicell(t);
 }
 
-COFFER_RESULT coffer_table_add_column(struct coffer_table *t, const char *name,
+COFFER_RESULT coffer_tabledef_add_column(struct coffer_tabledef *t, const char *name,
 				      enum coffer_column_kind kind, int32_t position,
 				      enum coffer_clustering_order order,
-				      const struct coffer_type *type)
+				      const struct coffer_datatype *type)
 {
 	struct coffer_column *c;
 	bool is_key = kind == COFFER_COLUMN_PARTITION_KEY || kind == COFFER_COLUMN_CLUSTERING;
@@ -255,8 +255,8 @@ COFFER_RESULT coffer_table_add_column(struct coffer_table *t, const char *name,
 			       COFFER_E_INVALID, "Two key columns at position %d", (int)position);
 		ENSURE(!type_contains_counter_or_multicell(type), COFFER_E_INVALID,
 		       "Invalid %s type for PRIMARY KEY component %s",
-		       type->kind == COFFER_TYPE_COUNTER ? "counter" : "non-frozen collection", name);
-		ENSURE(type->kind != COFFER_TYPE_DURATION, COFFER_E_INVALID,
+		       type->kind == COFFER_DT_COUNTER ? "counter" : "non-frozen collection", name);
+		ENSURE(type->kind != COFFER_DT_DURATION, COFFER_E_INVALID,
 		       "duration type is not supported for PRIMARY KEY column '%s'", name);
 	} else {
 		position = -1;
@@ -273,7 +273,7 @@ COFFER_RESULT coffer_table_add_column(struct coffer_table *t, const char *name,
 
 			if (o->kind == COFFER_COLUMN_PARTITION_KEY || o->kind == COFFER_COLUMN_CLUSTERING)
 				continue;
-			ENSURE((o->type->kind == COFFER_TYPE_COUNTER) == (type->kind == COFFER_TYPE_COUNTER),
+			ENSURE((o->type->kind == COFFER_DT_COUNTER) == (type->kind == COFFER_DT_COUNTER),
 			       COFFER_E_INVALID, "Cannot mix counter and non counter columns in the same table");
 		}
 	}
@@ -283,12 +283,12 @@ COFFER_RESULT coffer_table_add_column(struct coffer_table *t, const char *name,
 	c->kind = kind;
 	c->position = position;
 	c->order = order;
-	c->type = coffer_type_clone(type, NULL);
+	c->type = coffer_datatype_clone(type, NULL);
 	table_recount(t);
 	return COFFER_OK;
 }
 
-COFFER_RESULT coffer_table_drop_column(struct coffer_table *t, const char *name)
+COFFER_RESULT coffer_tabledef_drop_column(struct coffer_tabledef *t, const char *name)
 {
 	size_t i;
 
@@ -308,7 +308,7 @@ COFFER_RESULT coffer_table_drop_column(struct coffer_table *t, const char *name)
 	BAIL(COFFER_E_INVALID, "Column %s was not found in table %s", name, t->name);
 }
 
-COFFER_RESULT coffer_table_validate(const struct coffer_table *t)
+COFFER_RESULT coffer_tabledef_validate(const struct coffer_tabledef *t)
 {
 	size_t i, j, nstatic = 0;
 
@@ -347,7 +347,7 @@ COFFER_RESULT coffer_table_validate(const struct coffer_table *t)
 	return COFFER_OK;
 }
 
-const struct coffer_column *coffer_table_column(const struct coffer_table *t, const char *name,
+const struct coffer_column *coffer_tabledef_column(const struct coffer_tabledef *t, const char *name,
 						bool quoted)
 {
 	size_t i;
@@ -358,7 +358,7 @@ const struct coffer_column *coffer_table_column(const struct coffer_table *t, co
 	return NULL;
 }
 
-void coffer_table_set_comment(struct coffer_table *t, const char *comment)
+void coffer_tabledef_set_comment(struct coffer_tabledef *t, const char *comment)
 {
 	char *c = coffer_xstrdup(comment ? comment : "");
 
@@ -366,7 +366,7 @@ void coffer_table_set_comment(struct coffer_table *t, const char *comment)
 	t->comment = c;
 }
 
-void coffer_table_set_kms_key(struct coffer_table *t, enum coffer_encryption_type e,
+void coffer_tabledef_set_kms_key(struct coffer_tabledef *t, enum coffer_encryption_type e,
 			      const char *kms_key_identifier)
 {
 	char *k = kms_key_identifier && e == COFFER_ENC_CUSTOMER_MANAGED
@@ -377,23 +377,23 @@ void coffer_table_set_kms_key(struct coffer_table *t, enum coffer_encryption_typ
 	t->encryption = e;
 }
 
-struct coffer_table *coffer_table_clone(const struct coffer_table *t)
+struct coffer_tabledef *coffer_tabledef_clone(const struct coffer_tabledef *t)
 {
-	struct coffer_table *c = coffer_table_new(t->keyspace, t->name, t->id);
+	struct coffer_tabledef *c = coffer_tabledef_new(t->keyspace, t->name, t->id);
 	size_t i;
 
 	c->columns = coffer_xcalloc(t->ncolumns ? t->ncolumns : 1, sizeof(*c->columns));
 	for (i = 0; i < t->ncolumns; i++) {
 		c->columns[i] = t->columns[i];
 		c->columns[i].name = coffer_xstrdup(t->columns[i].name);
-		c->columns[i].type = coffer_type_clone(t->columns[i].type, NULL);
+		c->columns[i].type = coffer_datatype_clone(t->columns[i].type, NULL);
 	}
 	c->ncolumns = t->ncolumns;
 	c->npartition = t->npartition;
 	c->nclustering = t->nclustering;
 	c->default_time_to_live = t->default_time_to_live;
-	coffer_table_set_comment(c, t->comment);
-	coffer_table_set_kms_key(c, t->encryption, t->kms_key_identifier);
+	coffer_tabledef_set_comment(c, t->comment);
+	coffer_tabledef_set_kms_key(c, t->encryption, t->kms_key_identifier);
 	c->pitr_enabled = t->pitr_enabled;
 	strmap_copy(&c->custom_properties, &t->custom_properties);
 	strmap_copy(&c->options, &t->options);
@@ -439,7 +439,7 @@ static coffer_rc get_strmap(struct coffer_reader *r, struct coffer_strmap *m)
 	return COFFER_OK;
 }
 
-void coffer_table_encode(const struct coffer_table *t, struct coffer_buf *out)
+void coffer_tabledef_encode(const struct coffer_tabledef *t, struct coffer_buf *out)
 {
 	size_t i;
 
@@ -456,7 +456,7 @@ void coffer_table_encode(const struct coffer_table *t, struct coffer_buf *out)
 	coffer_buf_put_varint(out, t->ncolumns);
 	for (i = 0; i < t->ncolumns; i++) {
 		const struct coffer_column *c = &t->columns[i];
-		char *ty = coffer_type_to_string(c->type);
+		char *ty = coffer_datatype_to_string(c->type);
 
 		coffer_buf_put_str(out, c->name);
 		coffer_buf_put_u8(out, (uint8_t)c->kind);
@@ -469,12 +469,12 @@ void coffer_table_encode(const struct coffer_table *t, struct coffer_buf *out)
 	put_strmap(out, &t->options);
 }
 
-static coffer_rc decode_column(struct coffer_reader *r, struct coffer_table *t)
+static coffer_rc decode_column(struct coffer_reader *r, struct coffer_tabledef *t)
 {
 	char *name = NULL, *ty = NULL;
 	uint8_t kind, order;
 	uint32_t pos;
-	struct coffer_type *type = NULL;
+	struct coffer_datatype *type = NULL;
 	coffer_rc rc;
 
 	TRY(coffer_reader_str(r, NAME_MAX_LEN, &name));
@@ -484,20 +484,20 @@ static coffer_rc decode_column(struct coffer_reader *r, struct coffer_table *t)
 	TRY_FAIL(coffer_reader_str(r, TEXT_MAX_LEN, &ty));
 	ENSURE_FAIL(kind <= COFFER_COLUMN_STATIC && order <= COFFER_ORDER_DESC, COFFER_E_CORRUPT,
 		    "%s: bad column kind or order", r->what);
-	rc = coffer_type_parse(ty, strlen(ty), NULL, &type);
+	rc = coffer_datatype_parse(ty, strlen(ty), NULL, &type);
 	ENSURE_FAIL(rc == COFFER_OK, COFFER_E_CORRUPT, "%s: bad column type", r->what);
-	rc = coffer_table_add_column(t, name, (enum coffer_column_kind)kind, (int32_t)pos,
+	rc = coffer_tabledef_add_column(t, name, (enum coffer_column_kind)kind, (int32_t)pos,
 				     (enum coffer_clustering_order)order, type);
 	ENSURE_FAIL(rc == COFFER_OK, COFFER_E_CORRUPT, "%s: bad column: %s", r->what,
 		    coffer_error_msg());
 fail:
-	coffer_type_free(type);
+	coffer_datatype_free(type);
 	free(name);
 	free(ty);
 	return rc;
 }
 
-COFFER_RESULT coffer_table_decode(struct coffer_slice in, struct coffer_table **out)
+COFFER_RESULT coffer_tabledef_decode(struct coffer_slice in, struct coffer_tabledef **out)
 {
 	struct coffer_reader r;
 	struct coffer_slice magic;
@@ -506,7 +506,7 @@ COFFER_RESULT coffer_table_decode(struct coffer_slice in, struct coffer_table **
 	uint64_t ncol, i;
 	char *ks = NULL, *name = NULL, *comment = NULL, *kms = NULL;
 	uint8_t id[16];
-	struct coffer_table *t = NULL;
+	struct coffer_tabledef *t = NULL;
 	coffer_rc rc;
 
 	coffer_reader_init(&r, in, "table definition");
@@ -524,10 +524,10 @@ COFFER_RESULT coffer_table_decode(struct coffer_slice in, struct coffer_table **
 	TRY_FAIL(coffer_reader_u8(&r, &pitr));
 	ENSURE_FAIL(enc <= COFFER_ENC_CUSTOMER_MANAGED && pitr <= 1, COFFER_E_CORRUPT,
 		    "table definition: bad encryption or recovery flag");
-	t = coffer_table_new(ks, name, id);
+	t = coffer_tabledef_new(ks, name, id);
 	t->default_time_to_live = (int32_t)ttl;
-	coffer_table_set_comment(t, comment);
-	coffer_table_set_kms_key(t, (enum coffer_encryption_type)enc, *kms ? kms : NULL);
+	coffer_tabledef_set_comment(t, comment);
+	coffer_tabledef_set_kms_key(t, (enum coffer_encryption_type)enc, *kms ? kms : NULL);
 	t->pitr_enabled = pitr;
 	TRY_FAIL(coffer_reader_varint(&r, &ncol));
 	ENSURE_FAIL(ncol <= MAX_COLUMNS && ncol <= coffer_reader_left(&r), COFFER_E_CORRUPT,
@@ -537,12 +537,12 @@ COFFER_RESULT coffer_table_decode(struct coffer_slice in, struct coffer_table **
 	TRY_FAIL(get_strmap(&r, &t->custom_properties));
 	TRY_FAIL(get_strmap(&r, &t->options));
 	TRY_FAIL(coffer_reader_end(&r));
-	rc = coffer_table_validate(t);
+	rc = coffer_tabledef_validate(t);
 	ENSURE_FAIL(rc == COFFER_OK, COFFER_E_CORRUPT, "table definition: %s", coffer_error_msg());
 	*out = t;
 	t = NULL;
 fail:
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 	free(ks);
 	free(name);
 	free(comment);
@@ -563,7 +563,7 @@ static void keyspace_free(struct coffer_keyspace *ks)
 	size_t i;
 
 	for (i = 0; i < ks->ntables; i++)
-		coffer_table_free(ks->tables[i]);
+		coffer_tabledef_free(ks->tables[i]);
 	free(ks->tables);
 	free(ks->name);
 	coffer_strmap_free(&ks->replication);
@@ -629,7 +629,7 @@ COFFER_RESULT coffer_catalog_drop_keyspace(struct coffer_catalog *c, const char 
 	BAIL(COFFER_E_NOT_FOUND, "Cannot drop non existing keyspace '%s'.", name);
 }
 
-struct coffer_table *coffer_keyspace_table(const struct coffer_keyspace *ks, const char *name,
+struct coffer_tabledef *coffer_keyspace_table(const struct coffer_keyspace *ks, const char *name,
 					   bool quoted)
 {
 	size_t i;
@@ -640,13 +640,13 @@ struct coffer_table *coffer_keyspace_table(const struct coffer_keyspace *ks, con
 	return NULL;
 }
 
-COFFER_RESULT coffer_keyspace_add_table(struct coffer_keyspace *ks, struct coffer_table *t)
+COFFER_RESULT coffer_keyspace_add_table(struct coffer_keyspace *ks, struct coffer_tabledef *t)
 {
 	ENSURE(strcmp(t->keyspace, ks->name) == 0, COFFER_E_INVALID,
 	       "Table %s belongs to keyspace %s, not %s", t->name, t->keyspace, ks->name);
 	ENSURE(coffer_keyspace_table(ks, t->name, true) == NULL, COFFER_E_EXISTS,
 	       "Object %s.%s already exists", ks->name, t->name);
-	TRY(coffer_table_validate(t));
+	TRY(coffer_tabledef_validate(t));
 	ks->tables = coffer_xrealloc(ks->tables, sizeof(*ks->tables) * (ks->ntables + 1));
 	ks->tables[ks->ntables++] = t;
 	return COFFER_OK;
@@ -659,7 +659,7 @@ COFFER_RESULT coffer_keyspace_drop_table(struct coffer_keyspace *ks, const char 
 	for (i = 0; i < ks->ntables; i++) {
 		if (strcmp(ks->tables[i]->name, name) != 0)
 			continue;
-		coffer_table_free(ks->tables[i]);
+		coffer_tabledef_free(ks->tables[i]);
 		memmove(&ks->tables[i], &ks->tables[i + 1], sizeof(*ks->tables) * (ks->ntables - i - 1));
 		ks->ntables--;
 		return COFFER_OK;

@@ -32,7 +32,7 @@
  *     every length is checked against what remains before use.
  *  2. Error messages name the type and the problem, never the value's bytes.
  *  3. Recursion follows the type tree, whose depth is bounded by
- *     COFFER_TYPE_MAX_DEPTH.
+ *     COFFER_DT_MAX_DEPTH.
  */
 #include "schema/schema.h"
 
@@ -187,19 +187,19 @@ static bool rd_vint(struct coffer_reader *r, int64_t *out)
 
 /* ------------------------------------------------------------ validation */
 
-static coffer_rc bad(const struct coffer_type *t, const char *problem)
+static coffer_rc bad(const struct coffer_datatype *t, const char *problem)
 {
 	struct coffer_buf b = {0};
 	coffer_rc rc;
 
-	coffer_type_format(t, &b);
+	coffer_datatype_format(t, &b);
 	rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "Invalid value for %s: %s",
 			      coffer_buf_cstr(&b), problem);
 	coffer_buf_free(&b);
 	return rc;
 }
 
-static coffer_rc bad_size(const struct coffer_type *t, size_t want, size_t got)
+static coffer_rc bad_size(const struct coffer_datatype *t, size_t want, size_t got)
 {
 	char msg[96];
 
@@ -250,11 +250,11 @@ static bool utf8_valid(struct coffer_slice v, size_t *at)
 	return true;
 }
 
-static coffer_rc validate_elements(const struct coffer_type *t, struct coffer_slice v)
+static coffer_rc validate_elements(const struct coffer_datatype *t, struct coffer_slice v)
 {
 	struct coffer_reader r;
 	int32_t n, i;
-	uint32_t per = t->kind == COFFER_TYPE_MAP ? 2 : 1, k;
+	uint32_t per = t->kind == COFFER_DT_MAP ? 2 : 1, k;
 	char msg[96];
 
 	coffer_reader_init(&r, v, "collection");
@@ -280,7 +280,7 @@ static coffer_rc validate_elements(const struct coffer_type *t, struct coffer_sl
 			rc = coffer_value_validate(t->params[k], e);
 			if (rc != COFFER_OK)
 				return coffer_error_wrap("element %d of %s", (int)i,
-							 coffer_type_kind_name(t->kind));
+							 coffer_datatype_kind_name(t->kind));
 		}
 	}
 	if (!coffer_reader_done(&r))
@@ -288,7 +288,7 @@ static coffer_rc validate_elements(const struct coffer_type *t, struct coffer_sl
 	return COFFER_OK;
 }
 
-static coffer_rc validate_tuple(const struct coffer_type *t, struct coffer_slice v)
+static coffer_rc validate_tuple(const struct coffer_datatype *t, struct coffer_slice v)
 {
 	struct coffer_reader r;
 	uint32_t i = 0;
@@ -314,7 +314,7 @@ static coffer_rc validate_tuple(const struct coffer_type *t, struct coffer_slice
 	return COFFER_OK;
 }
 
-static coffer_rc validate_duration(const struct coffer_type *t, struct coffer_slice v)
+static coffer_rc validate_duration(const struct coffer_datatype *t, struct coffer_slice v)
 {
 	struct coffer_reader r;
 	int64_t months, days, nanos;
@@ -331,61 +331,61 @@ static coffer_rc validate_duration(const struct coffer_type *t, struct coffer_sl
 	return COFFER_OK;
 }
 
-COFFER_RESULT coffer_value_validate(const struct coffer_type *t, struct coffer_slice v)
+COFFER_RESULT coffer_value_validate(const struct coffer_datatype *t, struct coffer_slice v)
 {
 	size_t fixed = 0, at = 0;
 	char msg[96];
 
 	switch (t->kind) {
-	case COFFER_TYPE_INT:
-	case COFFER_TYPE_FLOAT:
-	case COFFER_TYPE_DATE:
+	case COFFER_DT_INT:
+	case COFFER_DT_FLOAT:
+	case COFFER_DT_DATE:
 		fixed = 4;
 		break;
-	case COFFER_TYPE_BIGINT:
-	case COFFER_TYPE_COUNTER:
-	case COFFER_TYPE_DOUBLE:
-	case COFFER_TYPE_TIMESTAMP:
+	case COFFER_DT_BIGINT:
+	case COFFER_DT_COUNTER:
+	case COFFER_DT_DOUBLE:
+	case COFFER_DT_TIMESTAMP:
 		fixed = 8;
 		break;
-	case COFFER_TYPE_SMALLINT:
+	case COFFER_DT_SMALLINT:
 		fixed = 2;
 		break;
-	case COFFER_TYPE_TINYINT:
-	case COFFER_TYPE_BOOLEAN:
+	case COFFER_DT_TINYINT:
+	case COFFER_DT_BOOLEAN:
 		fixed = 1;
 		break;
-	case COFFER_TYPE_UUID:
+	case COFFER_DT_UUID:
 		fixed = 16;
 		break;
-	case COFFER_TYPE_TIMEUUID:
+	case COFFER_DT_TIMEUUID:
 		if (v.len != 0 && v.len != 16)
 			return bad_size(t, 16, v.len);
 		if (v.len == 16 && (v.ptr[6] >> 4) != 1)
 			return bad(t, "not a version 1 (time-based) UUID");
 		return COFFER_OK;
-	case COFFER_TYPE_TIME:
+	case COFFER_DT_TIME:
 		if (v.len != 0 && v.len != 8)
 			return bad_size(t, 8, v.len);
 		if (v.len == 8 && (load_i64(v.ptr) < 0 || load_i64(v.ptr) > COFFER_TIME_MAX))
 			return bad(t, "nanoseconds since midnight out of range 0..86399999999999");
 		return COFFER_OK;
-	case COFFER_TYPE_INET:
+	case COFFER_DT_INET:
 		if (v.len != 0 && v.len != 4 && v.len != 16) {
 			snprintf(msg, sizeof(msg), "expected 4 or 16 bytes, got %zu", v.len);
 			return bad(t, msg);
 		}
 		return COFFER_OK;
-	case COFFER_TYPE_DECIMAL:
+	case COFFER_DT_DECIMAL:
 		if (v.len != 0 && v.len < 4) {
 			snprintf(msg, sizeof(msg), "expected at least 4 bytes, got %zu", v.len);
 			return bad(t, msg);
 		}
 		return COFFER_OK;
-	case COFFER_TYPE_VARINT:
-	case COFFER_TYPE_BLOB:
+	case COFFER_DT_VARINT:
+	case COFFER_DT_BLOB:
 		return COFFER_OK;
-	case COFFER_TYPE_ASCII:
+	case COFFER_DT_ASCII:
 		for (at = 0; at < v.len; at++) {
 			if (v.ptr[at] & 0x80) {
 				snprintf(msg, sizeof(msg), "non-ASCII byte at offset %zu", at);
@@ -393,23 +393,23 @@ COFFER_RESULT coffer_value_validate(const struct coffer_type *t, struct coffer_s
 			}
 		}
 		return COFFER_OK;
-	case COFFER_TYPE_TEXT:
+	case COFFER_DT_TEXT:
 		if (!utf8_valid(v, &at)) {
 			snprintf(msg, sizeof(msg), "invalid UTF-8 at offset %zu", at);
 			return bad(t, msg);
 		}
 		return COFFER_OK;
-	case COFFER_TYPE_DURATION:
+	case COFFER_DT_DURATION:
 		if (v.len == 0)
 			return COFFER_OK;
 		return validate_duration(t, v);
-	case COFFER_TYPE_LIST:
-	case COFFER_TYPE_SET:
-	case COFFER_TYPE_MAP:
+	case COFFER_DT_LIST:
+	case COFFER_DT_SET:
+	case COFFER_DT_MAP:
 		return validate_elements(t, v);
-	case COFFER_TYPE_TUPLE:
+	case COFFER_DT_TUPLE:
 		return validate_tuple(t, v);
-	case COFFER_TYPE_CUSTOM:
+	case COFFER_DT_CUSTOM:
 		break;
 	}
 	if (fixed == 0)
@@ -597,11 +597,11 @@ static int cmp_uuid(bool timeuuid, struct coffer_slice a, struct coffer_slice b)
 
 /* Frozen list/set/map (CollectionType.compareListOrSet / MapType.compareMaps):
  * element by element (key then value for maps), then the count. */
-static int cmp_collection(const struct coffer_type *t, struct coffer_slice a, struct coffer_slice b)
+static int cmp_collection(const struct coffer_datatype *t, struct coffer_slice a, struct coffer_slice b)
 {
 	struct coffer_reader ra, rb;
 	int32_t na, nb, i;
-	uint32_t per = t->kind == COFFER_TYPE_MAP ? 2 : 1, k;
+	uint32_t per = t->kind == COFFER_DT_MAP ? 2 : 1, k;
 
 	if (a.len == 0 || b.len == 0)
 		return a.len ? 1 : b.len ? -1 : 0;
@@ -626,7 +626,7 @@ static int cmp_collection(const struct coffer_type *t, struct coffer_slice a, st
 }
 
 /* TupleType.compareCustom: field by field, null first; the shorter first. */
-static int cmp_tuple(const struct coffer_type *t, struct coffer_slice a, struct coffer_slice b)
+static int cmp_tuple(const struct coffer_datatype *t, struct coffer_slice a, struct coffer_slice b)
 {
 	struct coffer_reader ra, rb;
 	uint32_t i;
@@ -654,27 +654,27 @@ static int cmp_tuple(const struct coffer_type *t, struct coffer_slice a, struct 
 	return 1;
 }
 
-int coffer_value_compare(const struct coffer_type *t, struct coffer_slice a, struct coffer_slice b)
+int coffer_value_compare(const struct coffer_datatype *t, struct coffer_slice a, struct coffer_slice b)
 {
 	/* The empty value sorts before every other value of a scalar type. */
-	if ((a.len == 0 || b.len == 0) && t->kind != COFFER_TYPE_TUPLE)
+	if ((a.len == 0 || b.len == 0) && t->kind != COFFER_DT_TUPLE)
 		return a.len ? 1 : b.len ? -1 : 0;
 	switch (t->kind) {
-	case COFFER_TYPE_INT:
-	case COFFER_TYPE_BIGINT:
-	case COFFER_TYPE_SMALLINT:
-	case COFFER_TYPE_TINYINT:
-	case COFFER_TYPE_COUNTER:
-	case COFFER_TYPE_TIMESTAMP:
-	case COFFER_TYPE_TIME:
+	case COFFER_DT_INT:
+	case COFFER_DT_BIGINT:
+	case COFFER_DT_SMALLINT:
+	case COFFER_DT_TINYINT:
+	case COFFER_DT_COUNTER:
+	case COFFER_DT_TIMESTAMP:
+	case COFFER_DT_TIME:
 		if (a.len != b.len || a.len > 8)
 			return cmp_bytes(a, b);
 		return cmp_i64(load_signed(a), load_signed(b));
-	case COFFER_TYPE_VARINT:
+	case COFFER_DT_VARINT:
 		return cmp_varint(a, b);
-	case COFFER_TYPE_DECIMAL:
+	case COFFER_DT_DECIMAL:
 		return cmp_decimal(a, b);
-	case COFFER_TYPE_FLOAT:
+	case COFFER_DT_FLOAT:
 		if (a.len != 4 || b.len != 4)
 			return cmp_bytes(a, b);
 		{
@@ -683,7 +683,7 @@ int coffer_value_compare(const struct coffer_type *t, struct coffer_slice a, str
 
 			return ka < kb ? -1 : ka > kb;
 		}
-	case COFFER_TYPE_DOUBLE:
+	case COFFER_DT_DOUBLE:
 		if (a.len != 8 || b.len != 8)
 			return cmp_bytes(a, b);
 		{
@@ -692,17 +692,17 @@ int coffer_value_compare(const struct coffer_type *t, struct coffer_slice a, str
 
 			return ka < kb ? -1 : ka > kb;
 		}
-	case COFFER_TYPE_BOOLEAN:
+	case COFFER_DT_BOOLEAN:
 		return cmp_i64(a.ptr[0] != 0, b.ptr[0] != 0);
-	case COFFER_TYPE_UUID:
+	case COFFER_DT_UUID:
 		return cmp_uuid(false, a, b);
-	case COFFER_TYPE_TIMEUUID:
+	case COFFER_DT_TIMEUUID:
 		return cmp_uuid(true, a, b);
-	case COFFER_TYPE_LIST:
-	case COFFER_TYPE_SET:
-	case COFFER_TYPE_MAP:
+	case COFFER_DT_LIST:
+	case COFFER_DT_SET:
+	case COFFER_DT_MAP:
 		return cmp_collection(t, a, b);
-	case COFFER_TYPE_TUPLE:
+	case COFFER_DT_TUPLE:
 		return cmp_tuple(t, a, b);
 	default:
 		/* text, ascii, blob, inet, date (unsigned), duration: bytewise */
@@ -843,11 +843,11 @@ static void fmt_duration(struct coffer_slice v, struct coffer_buf *out)
 		coffer_buf_printf(out, "0s");
 }
 
-static void fmt_elements(const struct coffer_type *t, struct coffer_slice v, struct coffer_buf *out)
+static void fmt_elements(const struct coffer_datatype *t, struct coffer_slice v, struct coffer_buf *out)
 {
 	struct coffer_reader r;
 	int32_t n, i;
-	char open = t->kind == COFFER_TYPE_LIST ? '[' : '{';
+	char open = t->kind == COFFER_DT_LIST ? '[' : '{';
 
 	coffer_reader_init(&r, v, "collection");
 	rd_i32(&r, &n);
@@ -860,7 +860,7 @@ static void fmt_elements(const struct coffer_type *t, struct coffer_slice v, str
 			coffer_buf_put(out, ", ", 2);
 		(void)rd_value(&r, &e, &z);
 		coffer_value_format(t->params[0], e, out);
-		if (t->kind == COFFER_TYPE_MAP) {
+		if (t->kind == COFFER_DT_MAP) {
 			coffer_buf_put(out, ": ", 2);
 			(void)rd_value(&r, &e, &z);
 			coffer_value_format(t->params[1], e, out);
@@ -869,7 +869,7 @@ static void fmt_elements(const struct coffer_type *t, struct coffer_slice v, str
 	coffer_buf_put_u8(out, open == '[' ? ']' : '}');
 }
 
-static void fmt_tuple(const struct coffer_type *t, struct coffer_slice v, struct coffer_buf *out)
+static void fmt_tuple(const struct coffer_datatype *t, struct coffer_slice v, struct coffer_buf *out)
 {
 	struct coffer_reader r;
 	uint32_t i;
@@ -891,7 +891,7 @@ static void fmt_tuple(const struct coffer_type *t, struct coffer_slice v, struct
 	coffer_buf_put_u8(out, ')');
 }
 
-void coffer_value_format(const struct coffer_type *t, struct coffer_slice v, struct coffer_buf *out)
+void coffer_value_format(const struct coffer_datatype *t, struct coffer_slice v, struct coffer_buf *out)
 {
 	char tmp[INET6_ADDRSTRLEN + COFFER_UUID_STR_LEN + 8];
 
@@ -900,28 +900,28 @@ void coffer_value_format(const struct coffer_type *t, struct coffer_slice v, str
 		fmt_blob(v, out);
 		return;
 	}
-	if (v.len == 0 && t->kind != COFFER_TYPE_TEXT && t->kind != COFFER_TYPE_ASCII &&
-	    t->kind != COFFER_TYPE_BLOB && t->kind != COFFER_TYPE_TUPLE) {
+	if (v.len == 0 && t->kind != COFFER_DT_TEXT && t->kind != COFFER_DT_ASCII &&
+	    t->kind != COFFER_DT_BLOB && t->kind != COFFER_DT_TUPLE) {
 		/* the empty value of a scalar has no literal of its own */
 		coffer_buf_printf(out, "null");
 		return;
 	}
 	switch (t->kind) {
-	case COFFER_TYPE_ASCII:
-	case COFFER_TYPE_TEXT:
+	case COFFER_DT_ASCII:
+	case COFFER_DT_TEXT:
 		fmt_quoted(v, out);
 		return;
-	case COFFER_TYPE_INT:
-	case COFFER_TYPE_BIGINT:
-	case COFFER_TYPE_SMALLINT:
-	case COFFER_TYPE_TINYINT:
-	case COFFER_TYPE_COUNTER:
+	case COFFER_DT_INT:
+	case COFFER_DT_BIGINT:
+	case COFFER_DT_SMALLINT:
+	case COFFER_DT_TINYINT:
+	case COFFER_DT_COUNTER:
 		coffer_buf_printf(out, "%lld", (long long)load_signed(v));
 		return;
-	case COFFER_TYPE_VARINT:
+	case COFFER_DT_VARINT:
 		coffer_varint_to_decimal(v, out);
 		return;
-	case COFFER_TYPE_DECIMAL: {
+	case COFFER_DT_DECIMAL: {
 		/* unscaled x 10^-scale, written as <unscaled>E<-scale> when needed */
 		int32_t scale = (int32_t)coffer_load_u32(v.ptr);
 		struct coffer_buf s = {0};
@@ -954,7 +954,7 @@ void coffer_value_format(const struct coffer_type *t, struct coffer_slice v, str
 		coffer_buf_free(&s);
 		return;
 	}
-	case COFFER_TYPE_FLOAT: {
+	case COFFER_DT_FLOAT: {
 		float f;
 		uint32_t bits = coffer_load_u32(v.ptr);
 
@@ -962,7 +962,7 @@ void coffer_value_format(const struct coffer_type *t, struct coffer_slice v, str
 		fmt_double(f, true, out);
 		return;
 	}
-	case COFFER_TYPE_DOUBLE: {
+	case COFFER_DT_DOUBLE: {
 		double d;
 		uint64_t bits = coffer_load_u64(v.ptr);
 
@@ -970,45 +970,45 @@ void coffer_value_format(const struct coffer_type *t, struct coffer_slice v, str
 		fmt_double(d, false, out);
 		return;
 	}
-	case COFFER_TYPE_BOOLEAN:
+	case COFFER_DT_BOOLEAN:
 		coffer_buf_printf(out, v.ptr[0] ? "true" : "false");
 		return;
-	case COFFER_TYPE_BLOB:
+	case COFFER_DT_BLOB:
 		fmt_blob(v, out);
 		return;
-	case COFFER_TYPE_UUID:
-	case COFFER_TYPE_TIMEUUID:
+	case COFFER_DT_UUID:
+	case COFFER_DT_TIMEUUID:
 		coffer_uuid_format(v.ptr, tmp);
 		coffer_buf_printf(out, "%s", tmp);
 		return;
-	case COFFER_TYPE_TIMESTAMP:
+	case COFFER_DT_TIMESTAMP:
 		fmt_timestamp(load_i64(v.ptr), out);
 		return;
-	case COFFER_TYPE_DATE:
+	case COFFER_DT_DATE:
 		fmt_date(coffer_load_u32(v.ptr), out);
 		return;
-	case COFFER_TYPE_TIME:
+	case COFFER_DT_TIME:
 		fmt_time(load_i64(v.ptr), out);
 		return;
-	case COFFER_TYPE_INET:
+	case COFFER_DT_INET:
 		if (!inet_ntop(v.len == 4 ? AF_INET : AF_INET6, v.ptr, tmp, sizeof(tmp))) {
 			fmt_blob(v, out);
 			return;
 		}
 		coffer_buf_printf(out, "'%s'", tmp);
 		return;
-	case COFFER_TYPE_DURATION:
+	case COFFER_DT_DURATION:
 		fmt_duration(v, out);
 		return;
-	case COFFER_TYPE_LIST:
-	case COFFER_TYPE_SET:
-	case COFFER_TYPE_MAP:
+	case COFFER_DT_LIST:
+	case COFFER_DT_SET:
+	case COFFER_DT_MAP:
 		fmt_elements(t, v, out);
 		return;
-	case COFFER_TYPE_TUPLE:
+	case COFFER_DT_TUPLE:
 		fmt_tuple(t, v, out);
 		return;
-	case COFFER_TYPE_CUSTOM:
+	case COFFER_DT_CUSTOM:
 		break;
 	}
 	fmt_blob(v, out);
@@ -1025,7 +1025,7 @@ struct norm_entry {
 static int norm_cmp(const void *pa, const void *pb, void *arg)
 {
 	const struct norm_entry *a = pa, *b = pb;
-	const struct coffer_type *t = arg;
+	const struct coffer_datatype *t = arg;
 	int c = coffer_value_compare(t, coffer_buf_slice(&a->key), coffer_buf_slice(&b->key));
 
 	if (c)
@@ -1033,11 +1033,11 @@ static int norm_cmp(const void *pa, const void *pb, void *arg)
 	return a->index < b->index ? -1 : a->index > b->index;
 }
 
-static bool type_needs_normalising(const struct coffer_type *t)
+static bool type_needs_normalising(const struct coffer_datatype *t)
 {
 	uint32_t i;
 
-	if (t->kind == COFFER_TYPE_SET || t->kind == COFFER_TYPE_MAP)
+	if (t->kind == COFFER_DT_SET || t->kind == COFFER_DT_MAP)
 		return true;
 	for (i = 0; i < t->nparams; i++)
 		if (type_needs_normalising(t->params[i]))
@@ -1051,10 +1051,10 @@ static void put_value(struct coffer_buf *out, struct coffer_slice v)
 	coffer_buf_put(out, v.ptr, v.len);
 }
 
-static coffer_rc normalize_into(const struct coffer_type *t, struct coffer_slice v,
+static coffer_rc normalize_into(const struct coffer_datatype *t, struct coffer_slice v,
 				struct coffer_buf *out);
 
-static coffer_rc normalize_elem(const struct coffer_type *t, struct coffer_slice v,
+static coffer_rc normalize_elem(const struct coffer_datatype *t, struct coffer_slice v,
 				struct coffer_buf *out)
 {
 	if (!type_needs_normalising(t)) {
@@ -1064,7 +1064,7 @@ static coffer_rc normalize_elem(const struct coffer_type *t, struct coffer_slice
 	return normalize_into(t, v, out);
 }
 
-static coffer_rc normalize_into(const struct coffer_type *t, struct coffer_slice v,
+static coffer_rc normalize_into(const struct coffer_datatype *t, struct coffer_slice v,
 				struct coffer_buf *out)
 {
 	struct coffer_reader r;
@@ -1072,10 +1072,10 @@ static coffer_rc normalize_into(const struct coffer_type *t, struct coffer_slice
 	int32_t n = 0, i;
 	size_t kept = 0;
 	coffer_rc rc = COFFER_OK;
-	bool is_map = t->kind == COFFER_TYPE_MAP;
+	bool is_map = t->kind == COFFER_DT_MAP;
 
 	TRY(coffer_value_validate(t, v));
-	if (t->kind == COFFER_TYPE_TUPLE) {
+	if (t->kind == COFFER_DT_TUPLE) {
 		uint32_t f;
 
 		coffer_reader_init(&r, v, "tuple");
@@ -1096,7 +1096,7 @@ static coffer_rc normalize_into(const struct coffer_type *t, struct coffer_slice
 		}
 		return COFFER_OK;
 	}
-	if (!coffer_type_kind_is_collection(t->kind)) {
+	if (!coffer_datatype_kind_is_collection(t->kind)) {
 		coffer_buf_put(out, v.ptr, v.len);
 		return COFFER_OK;
 	}
@@ -1115,17 +1115,17 @@ static coffer_rc normalize_into(const struct coffer_type *t, struct coffer_slice
 			TRY_FAIL(normalize_elem(t->params[1], val, &e[i].value));
 		}
 	}
-	if (t->kind != COFFER_TYPE_LIST && n > 1)
+	if (t->kind != COFFER_DT_LIST && n > 1)
 		qsort_r(e, (size_t)n, sizeof(*e), norm_cmp, (void *)t->params[0]);
 	/* count survivors: of a run of equal keys the last (latest) wins */
 	for (i = 0; i < n; i++)
-		if (t->kind == COFFER_TYPE_LIST || i + 1 == n ||
+		if (t->kind == COFFER_DT_LIST || i + 1 == n ||
 		    coffer_value_compare(t->params[0], coffer_buf_slice(&e[i].key),
 					 coffer_buf_slice(&e[i + 1].key)) != 0)
 			kept++;
 	coffer_buf_put_u32(out, (uint32_t)kept);
 	for (i = 0; i < n; i++) {
-		if (t->kind != COFFER_TYPE_LIST && i + 1 < n &&
+		if (t->kind != COFFER_DT_LIST && i + 1 < n &&
 		    coffer_value_compare(t->params[0], coffer_buf_slice(&e[i].key),
 					 coffer_buf_slice(&e[i + 1].key)) == 0)
 			continue;
@@ -1142,7 +1142,7 @@ fail:
 	return rc;
 }
 
-COFFER_RESULT coffer_value_normalize(const struct coffer_type *t, struct coffer_slice v,
+COFFER_RESULT coffer_value_normalize(const struct coffer_datatype *t, struct coffer_slice v,
 				     struct coffer_buf *out)
 {
 	struct coffer_buf tmp = {0};

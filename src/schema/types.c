@@ -5,11 +5,11 @@
  * Invariants:
  *  1. A type tree is immutable once built and comes wholly from one allocator
  *     (an arena, or the heap); builders deep-copy their inputs, so no two trees
- *     share a node and coffer_type_free() can free recursively.
+ *     share a node and coffer_datatype_free() can free recursively.
  *  2. Every tree built here obeys the rules checked in type_check(): tuples
  *     are frozen; a collection or tuple inside a collection or tuple is frozen;
  *     counters stand alone; parameter counts match the kind.
- *  3. Nesting is bounded (COFFER_TYPE_MAX_DEPTH), so recursion over a tree is
+ *  3. Nesting is bounded (COFFER_DT_MAX_DEPTH), so recursion over a tree is
  *     bounded too.
  *
  * Printing follows Cassandra's system_schema.columns.type: lower-case names,
@@ -27,26 +27,26 @@
 
 struct kind_name {
 	const char *name;
-	enum coffer_type_kind kind;
+	enum coffer_datatype_kind kind;
 };
 
 static const struct kind_name kind_names[] = {
-	{"ascii", COFFER_TYPE_ASCII},       {"bigint", COFFER_TYPE_BIGINT},
-	{"blob", COFFER_TYPE_BLOB},         {"boolean", COFFER_TYPE_BOOLEAN},
-	{"counter", COFFER_TYPE_COUNTER},   {"decimal", COFFER_TYPE_DECIMAL},
-	{"double", COFFER_TYPE_DOUBLE},     {"float", COFFER_TYPE_FLOAT},
-	{"int", COFFER_TYPE_INT},           {"text", COFFER_TYPE_TEXT},
-	{"varchar", COFFER_TYPE_TEXT},      {"timestamp", COFFER_TYPE_TIMESTAMP},
-	{"uuid", COFFER_TYPE_UUID},         {"varint", COFFER_TYPE_VARINT},
-	{"timeuuid", COFFER_TYPE_TIMEUUID}, {"inet", COFFER_TYPE_INET},
-	{"date", COFFER_TYPE_DATE},         {"time", COFFER_TYPE_TIME},
-	{"smallint", COFFER_TYPE_SMALLINT}, {"tinyint", COFFER_TYPE_TINYINT},
-	{"duration", COFFER_TYPE_DURATION}, {"list", COFFER_TYPE_LIST},
-	{"map", COFFER_TYPE_MAP},           {"set", COFFER_TYPE_SET},
-	{"tuple", COFFER_TYPE_TUPLE},
+	{"ascii", COFFER_DT_ASCII},       {"bigint", COFFER_DT_BIGINT},
+	{"blob", COFFER_DT_BLOB},         {"boolean", COFFER_DT_BOOLEAN},
+	{"counter", COFFER_DT_COUNTER},   {"decimal", COFFER_DT_DECIMAL},
+	{"double", COFFER_DT_DOUBLE},     {"float", COFFER_DT_FLOAT},
+	{"int", COFFER_DT_INT},           {"text", COFFER_DT_TEXT},
+	{"varchar", COFFER_DT_TEXT},      {"timestamp", COFFER_DT_TIMESTAMP},
+	{"uuid", COFFER_DT_UUID},         {"varint", COFFER_DT_VARINT},
+	{"timeuuid", COFFER_DT_TIMEUUID}, {"inet", COFFER_DT_INET},
+	{"date", COFFER_DT_DATE},         {"time", COFFER_DT_TIME},
+	{"smallint", COFFER_DT_SMALLINT}, {"tinyint", COFFER_DT_TINYINT},
+	{"duration", COFFER_DT_DURATION}, {"list", COFFER_DT_LIST},
+	{"map", COFFER_DT_MAP},           {"set", COFFER_DT_SET},
+	{"tuple", COFFER_DT_TUPLE},
 };
 
-const char *coffer_type_kind_name(enum coffer_type_kind k)
+const char *coffer_datatype_kind_name(enum coffer_datatype_kind k)
 {
 	size_t i;
 
@@ -56,7 +56,7 @@ const char *coffer_type_kind_name(enum coffer_type_kind k)
 	return NULL;
 }
 
-bool coffer_type_kind_lookup(const char *name, size_t n, enum coffer_type_kind *out)
+bool coffer_datatype_kind_lookup(const char *name, size_t n, enum coffer_datatype_kind *out)
 {
 	size_t i;
 
@@ -69,33 +69,33 @@ bool coffer_type_kind_lookup(const char *name, size_t n, enum coffer_type_kind *
 	return false;
 }
 
-bool coffer_type_kind_is_collection(enum coffer_type_kind k)
+bool coffer_datatype_kind_is_collection(enum coffer_datatype_kind k)
 {
-	return k == COFFER_TYPE_LIST || k == COFFER_TYPE_SET || k == COFFER_TYPE_MAP;
+	return k == COFFER_DT_LIST || k == COFFER_DT_SET || k == COFFER_DT_MAP;
 }
 
-static bool kind_is_parameterised(enum coffer_type_kind k)
+static bool kind_is_parameterised(enum coffer_datatype_kind k)
 {
-	return coffer_type_kind_is_collection(k) || k == COFFER_TYPE_TUPLE;
+	return coffer_datatype_kind_is_collection(k) || k == COFFER_DT_TUPLE;
 }
 
 /* One static instance per simple kind, indexed by the option id. */
 #define SIMPLE(k) [k] = {k, false, 0, NULL}
-static const struct coffer_type simple_types[0x16] = {
-	SIMPLE(COFFER_TYPE_ASCII),    SIMPLE(COFFER_TYPE_BIGINT),   SIMPLE(COFFER_TYPE_BLOB),
-	SIMPLE(COFFER_TYPE_BOOLEAN),  SIMPLE(COFFER_TYPE_COUNTER),  SIMPLE(COFFER_TYPE_DECIMAL),
-	SIMPLE(COFFER_TYPE_DOUBLE),   SIMPLE(COFFER_TYPE_FLOAT),    SIMPLE(COFFER_TYPE_INT),
-	SIMPLE(COFFER_TYPE_TEXT),     SIMPLE(COFFER_TYPE_TIMESTAMP), SIMPLE(COFFER_TYPE_UUID),
-	SIMPLE(COFFER_TYPE_VARINT),   SIMPLE(COFFER_TYPE_TIMEUUID), SIMPLE(COFFER_TYPE_INET),
-	SIMPLE(COFFER_TYPE_DATE),     SIMPLE(COFFER_TYPE_TIME),     SIMPLE(COFFER_TYPE_SMALLINT),
-	SIMPLE(COFFER_TYPE_TINYINT),  SIMPLE(COFFER_TYPE_DURATION),
+static const struct coffer_datatype simple_types[0x16] = {
+	SIMPLE(COFFER_DT_ASCII),    SIMPLE(COFFER_DT_BIGINT),   SIMPLE(COFFER_DT_BLOB),
+	SIMPLE(COFFER_DT_BOOLEAN),  SIMPLE(COFFER_DT_COUNTER),  SIMPLE(COFFER_DT_DECIMAL),
+	SIMPLE(COFFER_DT_DOUBLE),   SIMPLE(COFFER_DT_FLOAT),    SIMPLE(COFFER_DT_INT),
+	SIMPLE(COFFER_DT_TEXT),     SIMPLE(COFFER_DT_TIMESTAMP), SIMPLE(COFFER_DT_UUID),
+	SIMPLE(COFFER_DT_VARINT),   SIMPLE(COFFER_DT_TIMEUUID), SIMPLE(COFFER_DT_INET),
+	SIMPLE(COFFER_DT_DATE),     SIMPLE(COFFER_DT_TIME),     SIMPLE(COFFER_DT_SMALLINT),
+	SIMPLE(COFFER_DT_TINYINT),  SIMPLE(COFFER_DT_DURATION),
 };
 #undef SIMPLE
 
-const struct coffer_type *coffer_type_of(enum coffer_type_kind k)
+const struct coffer_datatype *coffer_datatype_of(enum coffer_datatype_kind k)
 {
 	if ((unsigned)k >= COFFER_ARRAY_LEN(simple_types) || simple_types[k].kind != k ||
-	    k == COFFER_TYPE_CUSTOM)
+	    k == COFFER_DT_CUSTOM)
 		return NULL;
 	return &simple_types[k];
 }
@@ -107,7 +107,7 @@ static void *type_alloc(struct coffer_arena *a, size_t n)
 	return a ? coffer_arena_zalloc(a, n) : coffer_xcalloc(1, n);
 }
 
-static unsigned type_depth(const struct coffer_type *t)
+static unsigned type_depth(const struct coffer_datatype *t)
 {
 	unsigned d = 0;
 	uint32_t i;
@@ -121,9 +121,9 @@ static unsigned type_depth(const struct coffer_type *t)
 	return d + 1;
 }
 
-struct coffer_type *coffer_type_clone(const struct coffer_type *t, struct coffer_arena *a)
+struct coffer_datatype *coffer_datatype_clone(const struct coffer_datatype *t, struct coffer_arena *a)
 {
-	struct coffer_type *c = type_alloc(a, sizeof(*c));
+	struct coffer_datatype *c = type_alloc(a, sizeof(*c));
 	uint32_t i;
 
 	c->kind = t->kind;
@@ -132,57 +132,57 @@ struct coffer_type *coffer_type_clone(const struct coffer_type *t, struct coffer
 	if (t->nparams) {
 		c->params = type_alloc(a, sizeof(*c->params) * t->nparams);
 		for (i = 0; i < t->nparams; i++)
-			c->params[i] = coffer_type_clone(t->params[i], a);
+			c->params[i] = coffer_datatype_clone(t->params[i], a);
 	}
 	return c;
 }
 
-void coffer_type_free(struct coffer_type *t)
+void coffer_datatype_free(struct coffer_datatype *t)
 {
 	uint32_t i;
 
 	if (!t)
 		return;
 	for (i = 0; i < t->nparams; i++)
-		coffer_type_free(t->params[i]);
+		coffer_datatype_free(t->params[i]);
 	free(t->params);
 	free(t);
 }
 
-bool coffer_type_equal(const struct coffer_type *a, const struct coffer_type *b)
+bool coffer_datatype_equal(const struct coffer_datatype *a, const struct coffer_datatype *b)
 {
 	uint32_t i;
 
 	if (a->kind != b->kind || a->frozen != b->frozen || a->nparams != b->nparams)
 		return false;
 	for (i = 0; i < a->nparams; i++)
-		if (!coffer_type_equal(a->params[i], b->params[i]))
+		if (!coffer_datatype_equal(a->params[i], b->params[i]))
 			return false;
 	return true;
 }
 
-bool coffer_type_is_multicell(const struct coffer_type *t)
+bool coffer_datatype_is_multicell(const struct coffer_datatype *t)
 {
-	return coffer_type_kind_is_collection(t->kind) && !t->frozen;
+	return coffer_datatype_kind_is_collection(t->kind) && !t->frozen;
 }
 
 /* The rules Cassandra applies when a type is declared (CQL3Type.Raw). */
-static coffer_rc type_check(enum coffer_type_kind kind, bool frozen,
-			    struct coffer_type *const *params, uint32_t n)
+static coffer_rc type_check(enum coffer_datatype_kind kind, bool frozen,
+			    struct coffer_datatype *const *params, uint32_t n)
 {
-	const char *name = coffer_type_kind_name(kind);
+	const char *name = coffer_datatype_kind_name(kind);
 	uint32_t want = 0, i;
 
-	ENSURE(name != NULL && kind != COFFER_TYPE_CUSTOM, COFFER_E_INVALID,
+	ENSURE(name != NULL && kind != COFFER_DT_CUSTOM, COFFER_E_INVALID,
 	       "Unknown type kind 0x%04x", (unsigned)kind);
-	if (kind == COFFER_TYPE_LIST || kind == COFFER_TYPE_SET)
+	if (kind == COFFER_DT_LIST || kind == COFFER_DT_SET)
 		want = 1;
-	else if (kind == COFFER_TYPE_MAP)
+	else if (kind == COFFER_DT_MAP)
 		want = 2;
-	if (kind == COFFER_TYPE_TUPLE) {
+	if (kind == COFFER_DT_TUPLE) {
 		ENSURE(n >= 1, COFFER_E_INVALID, "A tuple type needs at least one field");
-		ENSURE(n <= COFFER_TYPE_MAX_TUPLE, COFFER_E_LIMIT,
-		       "A tuple type may have at most %d fields", COFFER_TYPE_MAX_TUPLE);
+		ENSURE(n <= COFFER_DT_MAX_TUPLE, COFFER_E_LIMIT,
+		       "A tuple type may have at most %d fields", COFFER_DT_MAX_TUPLE);
 	} else {
 		ENSURE(n == want, COFFER_E_INVALID, "Type %s takes %u parameter(s), got %u", name,
 		       want, n);
@@ -190,23 +190,23 @@ static coffer_rc type_check(enum coffer_type_kind kind, bool frozen,
 	ENSURE(!frozen || kind_is_parameterised(kind), COFFER_E_INVALID,
 	       "frozen<> is only allowed on collections, tuples and user types");
 	for (i = 0; i < n; i++) {
-		const struct coffer_type *p = params[i];
+		const struct coffer_datatype *p = params[i];
 
-		ENSURE(p->kind != COFFER_TYPE_COUNTER, COFFER_E_INVALID,
+		ENSURE(p->kind != COFFER_DT_COUNTER, COFFER_E_INVALID,
 		       "Counters are not allowed inside collections: %s", name);
-		ENSURE(frozen || !(coffer_type_kind_is_collection(p->kind) && !p->frozen), COFFER_E_INVALID,
+		ENSURE(frozen || !(coffer_datatype_kind_is_collection(p->kind) && !p->frozen), COFFER_E_INVALID,
 		       "Non-frozen collections are not allowed inside collections: %s<%s>", name,
-		       coffer_type_kind_name(p->kind));
-		ENSURE(p->kind != COFFER_TYPE_DURATION || kind != COFFER_TYPE_SET, COFFER_E_INVALID,
+		       coffer_datatype_kind_name(p->kind));
+		ENSURE(p->kind != COFFER_DT_DURATION || kind != COFFER_DT_SET, COFFER_E_INVALID,
 		       "Durations are not allowed inside sets");
-		ENSURE(p->kind != COFFER_TYPE_DURATION || kind != COFFER_TYPE_MAP || i != 0,
+		ENSURE(p->kind != COFFER_DT_DURATION || kind != COFFER_DT_MAP || i != 0,
 		       COFFER_E_INVALID, "Durations are not allowed as map keys");
 	}
 	return COFFER_OK;
 }
 
 /* Inside a frozen type everything is frozen (CQL3Type.Raw.freeze()). */
-static void freeze_nested(struct coffer_type *t)
+static void freeze_nested(struct coffer_datatype *t)
 {
 	uint32_t i;
 
@@ -217,20 +217,20 @@ static void freeze_nested(struct coffer_type *t)
 	}
 }
 
-COFFER_RESULT coffer_type_make(struct coffer_arena *a, enum coffer_type_kind kind, bool frozen,
-			       struct coffer_type *const *params, uint32_t nparams,
-			       struct coffer_type **out)
+COFFER_RESULT coffer_datatype_make(struct coffer_arena *a, enum coffer_datatype_kind kind, bool frozen,
+			       struct coffer_datatype *const *params, uint32_t nparams,
+			       struct coffer_datatype **out)
 {
-	struct coffer_type tmp = {kind, frozen, nparams, (struct coffer_type **)params};
+	struct coffer_datatype tmp = {kind, frozen, nparams, (struct coffer_datatype **)params};
 	unsigned depth;
 
-	if (kind == COFFER_TYPE_TUPLE)
+	if (kind == COFFER_DT_TUPLE)
 		tmp.frozen = frozen = true;
 	TRY(type_check(kind, frozen, params, nparams));
 	depth = type_depth(&tmp);
-	ENSURE(depth <= COFFER_TYPE_MAX_DEPTH, COFFER_E_LIMIT,
-	       "Type nesting deeper than %d levels", COFFER_TYPE_MAX_DEPTH);
-	*out = coffer_type_clone(&tmp, a);
+	ENSURE(depth <= COFFER_DT_MAX_DEPTH, COFFER_E_LIMIT,
+	       "Type nesting deeper than %d levels", COFFER_DT_MAX_DEPTH);
+	*out = coffer_datatype_clone(&tmp, a);
 	if (frozen)
 		freeze_nested(*out);
 	return COFFER_OK;
@@ -261,23 +261,23 @@ static bool tp_accept(struct tparser *p, char c)
 	return false;
 }
 
-static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct coffer_type **out);
+static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct coffer_datatype **out);
 
 /* Parses "<" params ">" into a temporary heap array of heap types. */
 static coffer_rc tp_params(struct tparser *p, unsigned depth, bool freeze,
-			   struct coffer_type ***params, uint32_t *n)
+			   struct coffer_datatype ***params, uint32_t *n)
 {
-	struct coffer_type **v = NULL;
+	struct coffer_datatype **v = NULL;
 	uint32_t cnt = 0;
 	coffer_rc rc = COFFER_OK;
 
 	ENSURE(tp_accept(p, '<'), COFFER_E_SYNTAX, "Invalid type text at offset %zu: expected '<'",
 	       p->pos);
 	do {
-		struct coffer_type *t = NULL;
+		struct coffer_datatype *t = NULL;
 
-		ENSURE_FAIL(cnt < COFFER_TYPE_MAX_TUPLE, COFFER_E_LIMIT,
-			    "A tuple type may have at most %d fields", COFFER_TYPE_MAX_TUPLE);
+		ENSURE_FAIL(cnt < COFFER_DT_MAX_TUPLE, COFFER_E_LIMIT,
+			    "A tuple type may have at most %d fields", COFFER_DT_MAX_TUPLE);
 		TRY_FAIL(tp_type(p, depth + 1, freeze, &t));
 		v = coffer_xrealloc(v, sizeof(*v) * (cnt + 1));
 		v[cnt++] = t;
@@ -289,23 +289,23 @@ static coffer_rc tp_params(struct tparser *p, unsigned depth, bool freeze,
 	return COFFER_OK;
 fail:
 	while (cnt)
-		coffer_type_free(v[--cnt]);
+		coffer_datatype_free(v[--cnt]);
 	free(v);
 	return rc;
 }
 
 /* Parses one type into a heap tree. `freeze` is set inside frozen<> and
  * tuple<>, where Cassandra freezes nested collections implicitly. */
-static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct coffer_type **out)
+static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct coffer_datatype **out)
 {
-	struct coffer_type **params = NULL;
+	struct coffer_datatype **params = NULL;
 	uint32_t n = 0, i;
-	enum coffer_type_kind kind;
+	enum coffer_datatype_kind kind;
 	size_t start;
 	coffer_rc rc;
 
-	ENSURE(depth <= COFFER_TYPE_MAX_DEPTH, COFFER_E_LIMIT,
-	       "Type nesting deeper than %d levels", COFFER_TYPE_MAX_DEPTH);
+	ENSURE(depth <= COFFER_DT_MAX_DEPTH, COFFER_E_LIMIT,
+	       "Type nesting deeper than %d levels", COFFER_DT_MAX_DEPTH);
 	tp_skip_ws(p);
 	start = p->pos;
 	while (p->pos < p->len && (isalnum((unsigned char)p->s[p->pos]) || p->s[p->pos] == '_'))
@@ -313,19 +313,19 @@ static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct 
 	ENSURE(p->pos > start, COFFER_E_SYNTAX, "Invalid type text at offset %zu: expected a type name",
 	       start);
 	if (p->pos - start == 6 && strncasecmp(p->s + start, "frozen", 6) == 0) {
-		struct coffer_type *inner_t = NULL;
+		struct coffer_datatype *inner_t = NULL;
 
 		ENSURE(tp_accept(p, '<'), COFFER_E_SYNTAX,
 		       "Invalid type text at offset %zu: expected '<' after frozen", p->pos);
 		TRY(tp_type(p, depth + 1, true, &inner_t));
 		if (!tp_accept(p, '>')) {
-			coffer_type_free(inner_t);
+			coffer_datatype_free(inner_t);
 			BAIL(COFFER_E_SYNTAX, "Invalid type text at offset %zu: expected '>'", p->pos);
 		}
 		if (!kind_is_parameterised(inner_t->kind)) {
-			const char *nm = coffer_type_kind_name(inner_t->kind);
+			const char *nm = coffer_datatype_kind_name(inner_t->kind);
 
-			coffer_type_free(inner_t);
+			coffer_datatype_free(inner_t);
 			BAIL(COFFER_E_INVALID, "frozen<> is only allowed on collections, tuples, and "
 			     "user-defined types (got %s)", nm);
 		}
@@ -333,52 +333,52 @@ static coffer_rc tp_type(struct tparser *p, unsigned depth, bool freeze, struct 
 		*out = inner_t;
 		return COFFER_OK;
 	}
-	ENSURE(coffer_type_kind_lookup(p->s + start, p->pos - start, &kind), COFFER_E_INVALID,
+	ENSURE(coffer_datatype_kind_lookup(p->s + start, p->pos - start, &kind), COFFER_E_INVALID,
 	       "Unknown type %.*s", (int)(p->pos - start > 64 ? 64 : p->pos - start), p->s + start);
 	if (kind_is_parameterised(kind))
-		TRY(tp_params(p, depth, freeze || kind == COFFER_TYPE_TUPLE, &params, &n));
-	rc = coffer_type_make(NULL, kind, freeze && kind_is_parameterised(kind), params, n, out);
+		TRY(tp_params(p, depth, freeze || kind == COFFER_DT_TUPLE, &params, &n));
+	rc = coffer_datatype_make(NULL, kind, freeze && kind_is_parameterised(kind), params, n, out);
 	for (i = 0; i < n; i++)
-		coffer_type_free(params[i]);
+		coffer_datatype_free(params[i]);
 	free(params);
 	return rc;
 }
 
-COFFER_RESULT coffer_type_parse(const char *text, size_t len, struct coffer_arena *a,
-				struct coffer_type **out)
+COFFER_RESULT coffer_datatype_parse(const char *text, size_t len, struct coffer_arena *a,
+				struct coffer_datatype **out)
 {
 	struct tparser p = {text, len, 0, a};
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 	coffer_rc rc;
 
 	TRY(tp_type(&p, 1, false, &t));
 	tp_skip_ws(&p);
 	if (p.pos != p.len) {
-		coffer_type_free(t);
+		coffer_datatype_free(t);
 		BAIL(COFFER_E_SYNTAX, "Invalid type text at offset %zu: unexpected trailing text",
 		     p.pos);
 	}
 	/* Re-check the whole tree (frozen flags set after construction). */
-	rc = coffer_type_make(a, t->kind, t->frozen, t->params, t->nparams, out);
-	coffer_type_free(t);
+	rc = coffer_datatype_make(a, t->kind, t->frozen, t->params, t->nparams, out);
+	coffer_datatype_free(t);
 	return rc;
 }
 
 /* ------------------------------------------------------------ print */
 
-void coffer_type_format(const struct coffer_type *t, struct coffer_buf *out)
+void coffer_datatype_format(const struct coffer_datatype *t, struct coffer_buf *out)
 {
 	uint32_t i;
 
 	if (t->frozen)
 		coffer_buf_printf(out, "frozen<");
-	coffer_buf_printf(out, "%s", coffer_type_kind_name(t->kind));
+	coffer_buf_printf(out, "%s", coffer_datatype_kind_name(t->kind));
 	if (t->nparams) {
 		coffer_buf_put_u8(out, '<');
 		for (i = 0; i < t->nparams; i++) {
 			if (i)
 				coffer_buf_put(out, ", ", 2);
-			coffer_type_format(t->params[i], out);
+			coffer_datatype_format(t->params[i], out);
 		}
 		coffer_buf_put_u8(out, '>');
 	}
@@ -386,12 +386,12 @@ void coffer_type_format(const struct coffer_type *t, struct coffer_buf *out)
 		coffer_buf_put_u8(out, '>');
 }
 
-char *coffer_type_to_string(const struct coffer_type *t)
+char *coffer_datatype_to_string(const struct coffer_datatype *t)
 {
 	struct coffer_buf b = {0};
 	char *s;
 
-	coffer_type_format(t, &b);
+	coffer_datatype_format(t, &b);
 	s = coffer_xstrdup(coffer_buf_cstr(&b));
 	coffer_buf_free(&b);
 	return s;
@@ -401,17 +401,17 @@ char *coffer_type_to_string(const struct coffer_type *t)
 
 #define DURATION_CLASS "org.apache.cassandra.db.marshal.DurationType"
 
-uint16_t coffer_type_option_id(const struct coffer_type *t)
+uint16_t coffer_datatype_option_id(const struct coffer_datatype *t)
 {
 	/* v4 has no duration id: it travels as a custom type. */
-	if (t->kind == COFFER_TYPE_DURATION)
-		return COFFER_TYPE_CUSTOM;
+	if (t->kind == COFFER_DT_DURATION)
+		return COFFER_DT_CUSTOM;
 	return (uint16_t)t->kind;
 }
 
-const char *coffer_type_custom_class(const struct coffer_type *t)
+const char *coffer_datatype_custom_class(const struct coffer_datatype *t)
 {
-	return t->kind == COFFER_TYPE_DURATION ? DURATION_CLASS : NULL;
+	return t->kind == COFFER_DT_DURATION ? DURATION_CLASS : NULL;
 }
 
 /*
@@ -420,18 +420,18 @@ const char *coffer_type_custom_class(const struct coffer_type *t)
  *   0x0021 Map: two [option]s (key, value)       0x0022 Set: the value is an [option]
  *   0x0031 Tuple: [short] n, then n [option]s
  */
-void coffer_type_write_option(const struct coffer_type *t, struct coffer_buf *out)
+void coffer_datatype_write_option(const struct coffer_datatype *t, struct coffer_buf *out)
 {
 	uint32_t i;
 
-	coffer_buf_put_u16(out, coffer_type_option_id(t));
-	if (t->kind == COFFER_TYPE_DURATION) {
+	coffer_buf_put_u16(out, coffer_datatype_option_id(t));
+	if (t->kind == COFFER_DT_DURATION) {
 		coffer_buf_put_u16(out, (uint16_t)strlen(DURATION_CLASS));
 		coffer_buf_put(out, DURATION_CLASS, strlen(DURATION_CLASS));
 		return;
 	}
-	if (t->kind == COFFER_TYPE_TUPLE)
+	if (t->kind == COFFER_DT_TUPLE)
 		coffer_buf_put_u16(out, (uint16_t)t->nparams);
 	for (i = 0; i < t->nparams; i++)
-		coffer_type_write_option(t->params[i], out);
+		coffer_datatype_write_option(t->params[i], out);
 }

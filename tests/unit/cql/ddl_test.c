@@ -39,9 +39,9 @@ static struct coffer_cql_stmt *P(const char *q)
 	return s;
 }
 
-static struct coffer_table *build(const char *q)
+static struct coffer_tabledef *build(const char *q)
 {
-	struct coffer_table *t = NULL;
+	struct coffer_tabledef *t = NULL;
 
 	if (coffer_cql_build_table(&P(q)->u.create_table, "dflt", ID, &t) != COFFER_OK)
 		fail_msg("build '%s': %s", q, coffer_error_msg());
@@ -50,7 +50,7 @@ static struct coffer_table *build(const char *q)
 
 static void refused(const char *q, const char *msg)
 {
-	struct coffer_table *t = NULL;
+	struct coffer_tabledef *t = NULL;
 	coffer_rc rc = coffer_cql_build_table(&P(q)->u.create_table, "dflt", ID, &t);
 
 	if (rc != COFFER_E_INVALID)
@@ -61,7 +61,7 @@ static void refused(const char *q, const char *msg)
 
 static void test_build(void **state)
 {
-	struct coffer_table *t = build(
+	struct coffer_tabledef *t = build(
 		"CREATE TABLE ks.events (tenant uuid, day date, ts timestamp, seq int, \"Body\" blob, "
 		"owner text STATIC, PRIMARY KEY ((tenant, day), ts, seq)) "
 		"WITH CLUSTERING ORDER BY (ts DESC, seq ASC) AND default_time_to_live = 60 "
@@ -93,7 +93,7 @@ static void test_build(void **state)
 			    "PAY_PER_REQUEST");
 	assert_string_equal(coffer_strmap_get(&t->options, "compaction"),
 			    "{'class': 'LeveledCompactionStrategy'}");
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 
 	t = build("CREATE TABLE t (k int PRIMARY KEY, v text)");
 	assert_string_equal(t->keyspace, "dflt");
@@ -101,17 +101,17 @@ static void test_build(void **state)
 	assert_int_equal(t->nclustering, 0);
 	assert_int_equal(t->encryption, COFFER_ENC_AWS_OWNED);
 	assert_false(t->pitr_enabled);
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 
 	t = build("CREATE TABLE t (k int, c1 int, c2 text, PRIMARY KEY (k, c1, c2))");
 	assert_int_equal(t->columns[1].order, COFFER_ORDER_ASC);
 	assert_int_equal(t->columns[2].position, 1);
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 }
 
 static void test_build_refusals(void **state)
 {
-	struct coffer_table *t = NULL;
+	struct coffer_tabledef *t = NULL;
 
 	refused("CREATE TABLE t (k int, v int)", "No PRIMARY KEY specifed (exactly one required)");
 	refused("CREATE TABLE t (k int PRIMARY KEY, v int PRIMARY KEY)",
@@ -160,7 +160,7 @@ static void test_build_refusals(void **state)
 
 static void test_alter_options(void **state)
 {
-	struct coffer_table *t = build("CREATE TABLE t (k int PRIMARY KEY) WITH CUSTOM_PROPERTIES = "
+	struct coffer_tabledef *t = build("CREATE TABLE t (k int PRIMARY KEY) WITH CUSTOM_PROPERTIES = "
 				       "{'encryption_specification': {'encryption_type': "
 				       "'CUSTOMER_MANAGED_KMS_KEY', 'kms_key_identifier': 'k1'}}");
 	struct coffer_cql_stmt *s;
@@ -181,7 +181,7 @@ static void test_alter_options(void **state)
 	assert_int_equal(coffer_cql_apply_table_options(t, &s->u.alter_table.options), COFFER_OK);
 	assert_true(t->pitr_enabled);
 	assert_int_equal(t->encryption, COFFER_ENC_AWS_OWNED);
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 }
 
 static void test_keyspace_options(void **state)

@@ -43,17 +43,17 @@ static const struct coffer_cql_term *term(const char *lit)
 
 static coffer_rc co(const char *lit, const char *type, struct coffer_buf *out)
 {
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 	bool is_null = false;
 	coffer_rc rc;
 
 	coffer_buf_reset(out);
-	if (coffer_type_parse(type, strlen(type), NULL, &t) != COFFER_OK)
+	if (coffer_datatype_parse(type, strlen(type), NULL, &t) != COFFER_OK)
 		fail_msg("type %s", type);
 	rc = coffer_cql_literal_coerce(term(lit), t, "c", out, &is_null);
 	if (rc == COFFER_OK)
 		assert_int_equal(coffer_value_validate(t, coffer_buf_slice(out)), COFFER_OK);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 	return rc;
 }
 
@@ -61,15 +61,15 @@ static coffer_rc co(const char *lit, const char *type, struct coffer_buf *out)
 static void ok_fmt(const char *lit, const char *type, const char *want)
 {
 	struct coffer_buf b = {0}, f = {0};
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 
 	if (co(lit, type, &b) != COFFER_OK)
 		fail_msg("%s as %s: %s", lit, type, coffer_error_msg());
-	assert_int_equal(coffer_type_parse(type, strlen(type), NULL, &t), COFFER_OK);
+	assert_int_equal(coffer_datatype_parse(type, strlen(type), NULL, &t), COFFER_OK);
 	coffer_value_format(t, coffer_buf_slice(&b), &f);
 	if (strcmp(coffer_buf_cstr(&f), want) != 0)
 		fail_msg("%s as %s: got %s want %s", lit, type, coffer_buf_cstr(&f), want);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 	coffer_buf_free(&b);
 	coffer_buf_free(&f);
 }
@@ -279,18 +279,18 @@ static void test_special_terms(void **state)
 	struct coffer_buf b = {0};
 	bool is_null = false;
 
-	assert_int_equal(coffer_cql_literal_coerce(term("NULL"), coffer_type_of(COFFER_TYPE_INT), "c",
+	assert_int_equal(coffer_cql_literal_coerce(term("NULL"), coffer_datatype_of(COFFER_DT_INT), "c",
 						   &b, &is_null), COFFER_OK);
 	assert_true(is_null);
 	assert_int_equal(b.len, 0);
-	assert_int_equal(coffer_cql_literal_coerce(term("?"), coffer_type_of(COFFER_TYPE_INT), "c",
+	assert_int_equal(coffer_cql_literal_coerce(term("?"), coffer_datatype_of(COFFER_DT_INT), "c",
 						   &b, &is_null), COFFER_E_INVALID);
-	assert_int_equal(coffer_cql_literal_coerce(term("now()"), coffer_type_of(COFFER_TYPE_TIMEUUID),
+	assert_int_equal(coffer_cql_literal_coerce(term("now()"), coffer_datatype_of(COFFER_DT_TIMEUUID),
 						   "c", &b, &is_null), COFFER_E_INVALID);
-	assert_int_equal(coffer_cql_literal_coerce(term("(int) 5"), coffer_type_of(COFFER_TYPE_INT),
+	assert_int_equal(coffer_cql_literal_coerce(term("(int) 5"), coffer_datatype_of(COFFER_DT_INT),
 						   "c", &b, &is_null), COFFER_OK);
 	assert_int_equal(b.len, 4);
-	assert_int_equal(coffer_cql_literal_coerce(term("(bigint) 5"), coffer_type_of(COFFER_TYPE_INT),
+	assert_int_equal(coffer_cql_literal_coerce(term("(bigint) 5"), coffer_datatype_of(COFFER_DT_INT),
 						   "c", &b, &is_null), COFFER_E_INVALID);
 	coffer_buf_free(&b);
 }

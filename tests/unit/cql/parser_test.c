@@ -51,12 +51,12 @@ static void E(const char *q, coffer_rc code, const char *msg)
 		fail_msg("'%s': message '%s', want '%s'", q, coffer_error_msg(), msg);
 }
 
-static char *type_str(const struct coffer_type *t)
+static char *type_str(const struct coffer_datatype *t)
 {
 	static char buf[256];
 	struct coffer_buf b = {0};
 
-	coffer_type_format(t, &b);
+	coffer_datatype_format(t, &b);
 	snprintf(buf, sizeof(buf), "%s", coffer_buf_cstr(&b));
 	coffer_buf_free(&b);
 	return buf;
@@ -460,7 +460,7 @@ static void test_select(void **state)
 	assert_int_equal(sel->selectors[6]->nargs, 2);
 	assert_string_equal(sel->selectors[6]->src, "token(a, b)");
 	assert_int_equal(sel->selectors[7]->kind, COFFER_CQL_SEL_CAST);
-	assert_int_equal(sel->selectors[7]->cast_type->kind, COFFER_TYPE_TEXT);
+	assert_int_equal(sel->selectors[7]->cast_type->kind, COFFER_DT_TEXT);
 	assert_string_equal(sel->selectors[8]->name, "Col");
 	assert_int_equal(sel->selectors[9]->kind, COFFER_CQL_SEL_FUNCTION);
 	assert_int_equal(sel->selectors[9]->args[1]->kind, COFFER_CQL_SEL_TERM);

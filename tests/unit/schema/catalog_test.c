@@ -17,39 +17,39 @@
 
 static const uint8_t ID[16] = {1, 2, 3, 4, 5, 6, 0x47, 8, 0x89, 10, 11, 12, 13, 14, 15, 16};
 
-static struct coffer_type *T(const char *text)
+static struct coffer_datatype *T(const char *text)
 {
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 
-	if (coffer_type_parse(text, strlen(text), NULL, &t) != COFFER_OK)
+	if (coffer_datatype_parse(text, strlen(text), NULL, &t) != COFFER_OK)
 		fail_msg("type %s: %s", text, coffer_error_msg());
 	return t;
 }
 
-static void add(struct coffer_table *t, const char *name, enum coffer_column_kind k, int32_t pos,
+static void add(struct coffer_tabledef *t, const char *name, enum coffer_column_kind k, int32_t pos,
 		enum coffer_clustering_order o, const char *type)
 {
-	struct coffer_type *ty = T(type);
+	struct coffer_datatype *ty = T(type);
 
-	if (coffer_table_add_column(t, name, k, pos, o, ty) != COFFER_OK)
+	if (coffer_tabledef_add_column(t, name, k, pos, o, ty) != COFFER_OK)
 		fail_msg("add %s: %s", name, coffer_error_msg());
-	coffer_type_free(ty);
+	coffer_datatype_free(ty);
 }
 
-static coffer_rc try_add(struct coffer_table *t, const char *name, enum coffer_column_kind k,
+static coffer_rc try_add(struct coffer_tabledef *t, const char *name, enum coffer_column_kind k,
 			 int32_t pos, enum coffer_clustering_order o, const char *type)
 {
-	struct coffer_type *ty = T(type);
-	coffer_rc rc = coffer_table_add_column(t, name, k, pos, o, ty);
+	struct coffer_datatype *ty = T(type);
+	coffer_rc rc = coffer_tabledef_add_column(t, name, k, pos, o, ty);
 
-	coffer_type_free(ty);
+	coffer_datatype_free(ty);
 	return rc;
 }
 
 /* ks.Events: PRIMARY KEY ((tenant, day), ts, seq) WITH CLUSTERING ORDER BY (ts DESC) */
-static struct coffer_table *sample(void)
+static struct coffer_tabledef *sample(void)
 {
-	struct coffer_table *t = coffer_table_new("ks", "Events", ID);
+	struct coffer_tabledef *t = coffer_tabledef_new("ks", "Events", ID);
 
 	add(t, "zeta", COFFER_COLUMN_REGULAR, -1, COFFER_ORDER_NONE, "map<text, frozen<list<int>>>");
 	add(t, "seq", COFFER_COLUMN_CLUSTERING, 1, COFFER_ORDER_ASC, "int");
@@ -59,8 +59,8 @@ static struct coffer_table *sample(void)
 	add(t, "tenant", COFFER_COLUMN_PARTITION_KEY, 0, COFFER_ORDER_NONE, "uuid");
 	add(t, "Body", COFFER_COLUMN_REGULAR, 7, COFFER_ORDER_ASC, "blob");
 	t->default_time_to_live = 3600;
-	coffer_table_set_comment(t, "it's a comment");
-	coffer_table_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED,
+	coffer_tabledef_set_comment(t, "it's a comment");
+	coffer_tabledef_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED,
 				 "arn:aws:kms:us-east-1:111122223333:key/abc");
 	t->pitr_enabled = true;
 	coffer_strmap_set(&t->custom_properties, "capacity_mode.throughput_mode", "PAY_PER_REQUEST");
@@ -70,7 +70,7 @@ static struct coffer_table *sample(void)
 
 static void test_column_order(void **state)
 {
-	struct coffer_table *t = sample();
+	struct coffer_tabledef *t = sample();
 	static const char *want[] = {"tenant", "day", "ts", "seq", "Body", "alpha", "zeta"};
 	size_t i;
 
@@ -82,38 +82,38 @@ static void test_column_order(void **state)
 	assert_int_equal(t->columns[4].position, -1);
 	assert_int_equal(t->columns[4].order, COFFER_ORDER_NONE);
 	assert_int_equal(t->columns[2].order, COFFER_ORDER_DESC);
-	assert_int_equal(coffer_table_validate(t), COFFER_OK);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_OK);
 	assert_string_equal(coffer_column_kind_name(t->columns[5].kind), "static");
 	assert_string_equal(coffer_clustering_order_name(t->columns[2].order), "desc");
 	assert_string_equal(coffer_clustering_order_name(t->columns[5].order), "none");
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 }
 
 static void test_lookups(void **state)
 {
-	struct coffer_table *t = sample();
+	struct coffer_tabledef *t = sample();
 
-	assert_non_null(coffer_table_column(t, "TENANT", false));
-	assert_null(coffer_table_column(t, "TENANT", true));
-	assert_non_null(coffer_table_column(t, "tenant", true));
+	assert_non_null(coffer_tabledef_column(t, "TENANT", false));
+	assert_null(coffer_tabledef_column(t, "TENANT", true));
+	assert_non_null(coffer_tabledef_column(t, "tenant", true));
 	/* "Body" was quoted at creation: found only quoted and exact */
-	assert_null(coffer_table_column(t, "Body", false));
-	assert_null(coffer_table_column(t, "body", false));
-	assert_non_null(coffer_table_column(t, "Body", true));
+	assert_null(coffer_tabledef_column(t, "Body", false));
+	assert_null(coffer_tabledef_column(t, "body", false));
+	assert_non_null(coffer_tabledef_column(t, "Body", true));
 	assert_true(coffer_ident_matches("abc", "ABC", false));
 	assert_false(coffer_ident_matches("abc", "ABC", true));
 	assert_false(coffer_ident_matches("abc", "ab", false));
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 }
 
 static void test_rules(void **state)
 {
-	struct coffer_table *t = coffer_table_new("ks", "t", ID);
+	struct coffer_tabledef *t = coffer_tabledef_new("ks", "t", ID);
 
 	/* no partition key */
-	assert_int_equal(coffer_table_validate(t), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_E_INVALID);
 	add(t, "k", COFFER_COLUMN_PARTITION_KEY, 0, COFFER_ORDER_NONE, "int");
-	assert_int_equal(coffer_table_validate(t), COFFER_OK);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_OK);
 	assert_int_equal(try_add(t, "k", COFFER_COLUMN_REGULAR, -1, COFFER_ORDER_NONE, "int"),
 			 COFFER_E_INVALID);
 	assert_non_null(strstr(coffer_error_msg(), "Multiple definition of identifier k"));
@@ -132,35 +132,35 @@ static void test_rules(void **state)
 				 "frozen<list<int>>"), COFFER_OK);
 	/* a gap in clustering positions */
 	add(t, "c3", COFFER_COLUMN_CLUSTERING, 2, COFFER_ORDER_ASC, "int");
-	assert_int_equal(coffer_table_validate(t), COFFER_E_INVALID);
-	assert_int_equal(coffer_table_drop_column(t, "c3"), COFFER_E_INVALID);
-	coffer_table_free(t);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_drop_column(t, "c3"), COFFER_E_INVALID);
+	coffer_tabledef_free(t);
 
-	t = coffer_table_new("ks", "t", ID);
+	t = coffer_tabledef_new("ks", "t", ID);
 	add(t, "k", COFFER_COLUMN_PARTITION_KEY, 0, COFFER_ORDER_NONE, "int");
 	add(t, "s", COFFER_COLUMN_STATIC, -1, COFFER_ORDER_NONE, "int");
-	assert_int_equal(coffer_table_validate(t), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_E_INVALID);
 	assert_non_null(strstr(coffer_error_msg(), "Static columns"));
-	assert_int_equal(coffer_table_drop_column(t, "s"), COFFER_OK);
-	assert_int_equal(coffer_table_drop_column(t, "s"), COFFER_E_INVALID);
-	assert_int_equal(coffer_table_drop_column(t, "k"), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_drop_column(t, "s"), COFFER_OK);
+	assert_int_equal(coffer_tabledef_drop_column(t, "s"), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_drop_column(t, "k"), COFFER_E_INVALID);
 	add(t, "n", COFFER_COLUMN_REGULAR, -1, COFFER_ORDER_NONE, "counter");
 	assert_int_equal(try_add(t, "v", COFFER_COLUMN_REGULAR, -1, COFFER_ORDER_NONE, "int"),
 			 COFFER_E_INVALID);
 	assert_non_null(strstr(coffer_error_msg(), "counter"));
 	t->default_time_to_live = -1;
-	assert_int_equal(coffer_table_validate(t), COFFER_E_INVALID);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_E_INVALID);
 	t->default_time_to_live = 0;
-	coffer_table_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED, NULL);
-	assert_int_equal(coffer_table_validate(t), COFFER_E_INVALID);
+	coffer_tabledef_set_kms_key(t, COFFER_ENC_CUSTOMER_MANAGED, NULL);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_E_INVALID);
 	assert_non_null(strstr(coffer_error_msg(), "kms_key_identifier"));
-	coffer_table_set_kms_key(t, COFFER_ENC_AWS_OWNED, "ignored");
+	coffer_tabledef_set_kms_key(t, COFFER_ENC_AWS_OWNED, "ignored");
 	assert_null(t->kms_key_identifier);
-	assert_int_equal(coffer_table_validate(t), COFFER_OK);
-	coffer_table_free(t);
+	assert_int_equal(coffer_tabledef_validate(t), COFFER_OK);
+	coffer_tabledef_free(t);
 }
 
-static void assert_tables_equal(const struct coffer_table *a, const struct coffer_table *b)
+static void assert_tables_equal(const struct coffer_tabledef *a, const struct coffer_tabledef *b)
 {
 	size_t i;
 
@@ -173,7 +173,7 @@ static void assert_tables_equal(const struct coffer_table *a, const struct coffe
 		assert_int_equal(a->columns[i].kind, b->columns[i].kind);
 		assert_int_equal(a->columns[i].position, b->columns[i].position);
 		assert_int_equal(a->columns[i].order, b->columns[i].order);
-		assert_true(coffer_type_equal(a->columns[i].type, b->columns[i].type));
+		assert_true(coffer_datatype_equal(a->columns[i].type, b->columns[i].type));
 	}
 	assert_int_equal(a->npartition, b->npartition);
 	assert_int_equal(a->nclustering, b->nclustering);
@@ -194,30 +194,30 @@ static void assert_tables_equal(const struct coffer_table *a, const struct coffe
 
 static void test_encode_round_trip(void **state)
 {
-	struct coffer_table *t = sample(), *d = NULL, *c;
+	struct coffer_tabledef *t = sample(), *d = NULL, *c;
 	struct coffer_buf b = {0};
 
-	coffer_table_encode(t, &b);
-	assert_int_equal(coffer_table_decode(coffer_buf_slice(&b), &d), COFFER_OK);
+	coffer_tabledef_encode(t, &b);
+	assert_int_equal(coffer_tabledef_decode(coffer_buf_slice(&b), &d), COFFER_OK);
 	assert_tables_equal(t, d);
-	c = coffer_table_clone(t);
+	c = coffer_tabledef_clone(t);
 	assert_tables_equal(t, c);
-	coffer_table_free(c);
-	coffer_table_free(d);
-	coffer_table_free(t);
+	coffer_tabledef_free(c);
+	coffer_tabledef_free(d);
+	coffer_tabledef_free(t);
 	coffer_buf_free(&b);
 }
 
 static void test_decode_refusals(void **state)
 {
-	struct coffer_table *t = sample(), *d = NULL;
+	struct coffer_tabledef *t = sample(), *d = NULL;
 	struct coffer_buf b = {0};
 	size_t n;
 
-	coffer_table_encode(t, &b);
+	coffer_tabledef_encode(t, &b);
 	/* every truncation fails cleanly */
 	for (n = 0; n < b.len; n++) {
-		assert_int_equal(coffer_table_decode(coffer_slice_of(b.ptr, n), &d), COFFER_E_CORRUPT);
+		assert_int_equal(coffer_tabledef_decode(coffer_slice_of(b.ptr, n), &d), COFFER_E_CORRUPT);
 	}
 	/* every single-byte change either fails or decodes to a valid table */
 	for (n = 0; n < b.len; n++) {
@@ -225,23 +225,23 @@ static void test_decode_refusals(void **state)
 		coffer_rc rc;
 
 		b.ptr[n] ^= 0x5a;
-		rc = coffer_table_decode(coffer_buf_slice(&b), &d);
+		rc = coffer_tabledef_decode(coffer_buf_slice(&b), &d);
 		if (rc == COFFER_OK) {
-			assert_int_equal(coffer_table_validate(d), COFFER_OK);
-			coffer_table_free(d);
+			assert_int_equal(coffer_tabledef_validate(d), COFFER_OK);
+			coffer_tabledef_free(d);
 		} else {
 			assert_int_equal(rc, COFFER_E_CORRUPT);
 		}
 		b.ptr[n] = save;
 	}
 	b.ptr[0] = 'X';
-	assert_int_equal(coffer_table_decode(coffer_buf_slice(&b), &d), COFFER_E_CORRUPT);
+	assert_int_equal(coffer_tabledef_decode(coffer_buf_slice(&b), &d), COFFER_E_CORRUPT);
 	assert_non_null(strstr(coffer_error_msg(), "magic"));
 	b.ptr[0] = 'C';
 	coffer_buf_put_u8(&b, 0);
-	assert_int_equal(coffer_table_decode(coffer_buf_slice(&b), &d), COFFER_E_CORRUPT);
+	assert_int_equal(coffer_tabledef_decode(coffer_buf_slice(&b), &d), COFFER_E_CORRUPT);
 	coffer_buf_free(&b);
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 }
 
 static void test_catalog(void **state)
@@ -250,7 +250,7 @@ static void test_catalog(void **state)
 	struct coffer_keyspace *ks = NULL, *ks2 = NULL;
 	struct coffer_strmap repl = {0};
 	struct coffer_buf b = {0};
-	struct coffer_table *t;
+	struct coffer_tabledef *t;
 	char *name = NULL;
 	struct coffer_strmap r2 = {0};
 	bool dw = false;
@@ -273,7 +273,7 @@ static void test_catalog(void **state)
 	t = sample();
 	assert_int_equal(coffer_keyspace_add_table(ks, t), COFFER_E_EXISTS);
 	assert_int_equal(coffer_keyspace_add_table(ks2, t), COFFER_E_INVALID);
-	coffer_table_free(t);
+	coffer_tabledef_free(t);
 	assert_non_null(coffer_keyspace_table(ks, "Events", true));
 	assert_null(coffer_keyspace_table(ks, "Events", false));
 	assert_int_equal(coffer_keyspace_drop_table(ks, "events"), COFFER_E_NOT_FOUND);

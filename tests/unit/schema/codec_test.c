@@ -19,11 +19,11 @@
 
 #include "schema/schema.h"
 
-static struct coffer_type *T(const char *text)
+static struct coffer_datatype *T(const char *text)
 {
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 
-	if (coffer_type_parse(text, strlen(text), NULL, &t) != COFFER_OK)
+	if (coffer_datatype_parse(text, strlen(text), NULL, &t) != COFFER_OK)
 		fail_msg("type %s: %s", text, coffer_error_msg());
 	return t;
 }
@@ -35,35 +35,35 @@ static struct coffer_slice S(const void *p, size_t n)
 
 static coffer_rc V(const char *type, const void *p, size_t n)
 {
-	struct coffer_type *t = T(type);
+	struct coffer_datatype *t = T(type);
 	coffer_rc rc = coffer_value_validate(t, S(p, n));
 
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 	return rc;
 }
 
 static int C(const char *type, const void *a, size_t na, const void *b, size_t nb)
 {
-	struct coffer_type *t = T(type);
+	struct coffer_datatype *t = T(type);
 	int c = coffer_value_compare(t, S(a, na), S(b, nb));
 	int r = coffer_value_compare(t, S(b, nb), S(a, na));
 
 	/* antisymmetry always */
 	assert_int_equal(c < 0, r > 0);
 	assert_int_equal(c == 0, r == 0);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 	return c;
 }
 
 static void expect_fmt(const char *type, const void *p, size_t n, const char *want)
 {
-	struct coffer_type *t = T(type);
+	struct coffer_datatype *t = T(type);
 	struct coffer_buf b = {0};
 
 	coffer_value_format(t, S(p, n), &b);
 	assert_string_equal(coffer_buf_cstr(&b), want);
 	coffer_buf_free(&b);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 }
 
 static void test_fixed_width(void **state)
@@ -415,8 +415,8 @@ static void test_format(void **state)
 
 static void test_normalize(void **state)
 {
-	struct coffer_type *t = T("set<int>");
-	struct coffer_type *m = T("map<text, int>");
+	struct coffer_datatype *t = T("set<int>");
+	struct coffer_datatype *m = T("map<text, int>");
 	struct coffer_buf out = {0};
 	/* {3, 1, 3} -> {1, 3} */
 	static const uint8_t s[] = {0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 1,
@@ -437,8 +437,8 @@ static void test_normalize(void **state)
 	assert_memory_equal(out.ptr, mwant, sizeof(mwant));
 	assert_int_equal(coffer_value_normalize(t, S(s, 7), &out), COFFER_E_INVALID);
 	coffer_buf_free(&out);
-	coffer_type_free(t);
-	coffer_type_free(m);
+	coffer_datatype_free(t);
+	coffer_datatype_free(m);
 }
 
 static void test_helpers(void **state)

@@ -18,24 +18,24 @@
 
 static void round_trip(const char *in, const char *want)
 {
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 	char *s;
 
-	if (coffer_type_parse(in, strlen(in), NULL, &t) != COFFER_OK)
+	if (coffer_datatype_parse(in, strlen(in), NULL, &t) != COFFER_OK)
 		fail_msg("parse of '%s' failed: %s", in, coffer_error_msg());
-	s = coffer_type_to_string(t);
+	s = coffer_datatype_to_string(t);
 	assert_string_equal(s, want);
 	free(s);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
 }
 
 static coffer_rc parse_rc(const char *in)
 {
-	struct coffer_type *t = NULL;
-	coffer_rc rc = coffer_type_parse(in, strlen(in), NULL, &t);
+	struct coffer_datatype *t = NULL;
+	coffer_rc rc = coffer_datatype_parse(in, strlen(in), NULL, &t);
 
 	if (rc == COFFER_OK)
-		coffer_type_free(t);
+		coffer_datatype_free(t);
 	return rc;
 }
 
@@ -116,95 +116,95 @@ static void test_depth_limit(void **state)
 
 static void test_make_rules(void **state)
 {
-	struct coffer_type *l = NULL, *m = NULL, *tu = NULL;
-	struct coffer_type *params[2];
+	struct coffer_datatype *l = NULL, *m = NULL, *tu = NULL;
+	struct coffer_datatype *params[2];
 
-	params[0] = (struct coffer_type *)coffer_type_of(COFFER_TYPE_INT);
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_LIST, false, params, 1, &l), COFFER_OK);
-	params[0] = (struct coffer_type *)coffer_type_of(COFFER_TYPE_TEXT);
+	params[0] = (struct coffer_datatype *)coffer_datatype_of(COFFER_DT_INT);
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_LIST, false, params, 1, &l), COFFER_OK);
+	params[0] = (struct coffer_datatype *)coffer_datatype_of(COFFER_DT_TEXT);
 	params[1] = l;
 	/* a non-frozen list inside a map is refused... */
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_MAP, false, params, 2, &m),
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_MAP, false, params, 2, &m),
 			 COFFER_E_INVALID);
 	/* ...but inside a frozen map it is frozen implicitly */
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_MAP, true, params, 2, &m), COFFER_OK);
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_MAP, true, params, 2, &m), COFFER_OK);
 	assert_true(m->frozen);
 	assert_true(m->params[1]->frozen);
 	assert_false(l->frozen); /* the input was copied, not changed */
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_TUPLE, false, params, 2, &tu), COFFER_OK);
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_TUPLE, false, params, 2, &tu), COFFER_OK);
 	assert_true(tu->frozen);
-	assert_true(coffer_type_is_multicell(l));
-	assert_false(coffer_type_is_multicell(m));
-	assert_false(coffer_type_equal(l, m));
+	assert_true(coffer_datatype_is_multicell(l));
+	assert_false(coffer_datatype_is_multicell(m));
+	assert_false(coffer_datatype_equal(l, m));
 	{
-		struct coffer_type *c = coffer_type_clone(m, NULL);
+		struct coffer_datatype *c = coffer_datatype_clone(m, NULL);
 
-		assert_true(coffer_type_equal(c, m));
-		coffer_type_free(c);
+		assert_true(coffer_datatype_equal(c, m));
+		coffer_datatype_free(c);
 	}
-	coffer_type_free(m);
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_INT, true, NULL, 0, &m), COFFER_E_INVALID);
-	assert_int_equal(coffer_type_make(NULL, COFFER_TYPE_TUPLE, false, NULL, 0, &m), COFFER_E_INVALID);
-	coffer_type_free(l);
-	coffer_type_free(tu);
+	coffer_datatype_free(m);
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_INT, true, NULL, 0, &m), COFFER_E_INVALID);
+	assert_int_equal(coffer_datatype_make(NULL, COFFER_DT_TUPLE, false, NULL, 0, &m), COFFER_E_INVALID);
+	coffer_datatype_free(l);
+	coffer_datatype_free(tu);
 	m = NULL;
-	assert_null(coffer_type_of(COFFER_TYPE_LIST));
-	assert_int_equal(coffer_type_of(COFFER_TYPE_UUID)->kind, COFFER_TYPE_UUID);
+	assert_null(coffer_datatype_of(COFFER_DT_LIST));
+	assert_int_equal(coffer_datatype_of(COFFER_DT_UUID)->kind, COFFER_DT_UUID);
 }
 
 static void test_arena_types(void **state)
 {
 	struct coffer_arena a;
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 	const char *s = "map<text, frozen<list<int>>>";
 
 	coffer_arena_init(&a, 0);
-	assert_int_equal(coffer_type_parse(s, strlen(s), &a, &t), COFFER_OK);
-	assert_int_equal(t->kind, COFFER_TYPE_MAP);
-	assert_int_equal(t->params[1]->params[0]->kind, COFFER_TYPE_INT);
+	assert_int_equal(coffer_datatype_parse(s, strlen(s), &a, &t), COFFER_OK);
+	assert_int_equal(t->kind, COFFER_DT_MAP);
+	assert_int_equal(t->params[1]->params[0]->kind, COFFER_DT_INT);
 	coffer_arena_free(&a); /* everything goes with the arena */
 }
 
 static void test_option_ids(void **state)
 {
-	struct coffer_type *t = NULL;
+	struct coffer_datatype *t = NULL;
 	struct coffer_buf b = {0};
 	const char *s = "map<text, frozen<tuple<int, duration>>>";
 	static const uint8_t want[] = {0x00, 0x21, 0x00, 0x0a, 0x00, 0x31, 0x00, 0x02, 0x00, 0x09,
 				       0x00, 0x00, 0x00, 44};
 
-	assert_int_equal(coffer_type_option_id(coffer_type_of(COFFER_TYPE_ASCII)), 0x0001);
-	assert_int_equal(coffer_type_option_id(coffer_type_of(COFFER_TYPE_TINYINT)), 0x0014);
-	assert_int_equal(coffer_type_option_id(coffer_type_of(COFFER_TYPE_DURATION)), 0x0000);
-	assert_string_equal(coffer_type_custom_class(coffer_type_of(COFFER_TYPE_DURATION)),
+	assert_int_equal(coffer_datatype_option_id(coffer_datatype_of(COFFER_DT_ASCII)), 0x0001);
+	assert_int_equal(coffer_datatype_option_id(coffer_datatype_of(COFFER_DT_TINYINT)), 0x0014);
+	assert_int_equal(coffer_datatype_option_id(coffer_datatype_of(COFFER_DT_DURATION)), 0x0000);
+	assert_string_equal(coffer_datatype_custom_class(coffer_datatype_of(COFFER_DT_DURATION)),
 			    "org.apache.cassandra.db.marshal.DurationType");
-	assert_null(coffer_type_custom_class(coffer_type_of(COFFER_TYPE_INT)));
-	assert_int_equal(coffer_type_parse(s, strlen(s), NULL, &t), COFFER_OK);
-	assert_int_equal(coffer_type_option_id(t), 0x0021);
-	coffer_type_write_option(t, &b);
+	assert_null(coffer_datatype_custom_class(coffer_datatype_of(COFFER_DT_INT)));
+	assert_int_equal(coffer_datatype_parse(s, strlen(s), NULL, &t), COFFER_OK);
+	assert_int_equal(coffer_datatype_option_id(t), 0x0021);
+	coffer_datatype_write_option(t, &b);
 	assert_int_equal(b.len, sizeof(want) + 44);
 	assert_memory_equal(b.ptr, want, sizeof(want));
 	assert_memory_equal(b.ptr + sizeof(want), "org.apache.cassandra.db.marshal.DurationType", 44);
 	coffer_buf_free(&b);
-	coffer_type_free(t);
-	assert_int_equal(coffer_type_parse("list<int>", 9, NULL, &t), COFFER_OK);
-	assert_int_equal(coffer_type_option_id(t), 0x0020);
-	coffer_type_free(t);
-	assert_int_equal(coffer_type_parse("set<int>", 8, NULL, &t), COFFER_OK);
-	assert_int_equal(coffer_type_option_id(t), 0x0022);
-	coffer_type_free(t);
+	coffer_datatype_free(t);
+	assert_int_equal(coffer_datatype_parse("list<int>", 9, NULL, &t), COFFER_OK);
+	assert_int_equal(coffer_datatype_option_id(t), 0x0020);
+	coffer_datatype_free(t);
+	assert_int_equal(coffer_datatype_parse("set<int>", 8, NULL, &t), COFFER_OK);
+	assert_int_equal(coffer_datatype_option_id(t), 0x0022);
+	coffer_datatype_free(t);
 }
 
 static void test_kind_names(void **state)
 {
-	enum coffer_type_kind k;
+	enum coffer_datatype_kind k;
 
-	assert_true(coffer_type_kind_lookup("VARCHAR", 7, &k));
-	assert_int_equal(k, COFFER_TYPE_TEXT);
-	assert_false(coffer_type_kind_lookup("frozen", 6, &k));
-	assert_false(coffer_type_kind_lookup("in", 2, &k));
-	assert_string_equal(coffer_type_kind_name(COFFER_TYPE_TEXT), "text");
-	assert_null(coffer_type_kind_name(COFFER_TYPE_CUSTOM));
+	assert_true(coffer_datatype_kind_lookup("VARCHAR", 7, &k));
+	assert_int_equal(k, COFFER_DT_TEXT);
+	assert_false(coffer_datatype_kind_lookup("frozen", 6, &k));
+	assert_false(coffer_datatype_kind_lookup("in", 2, &k));
+	assert_string_equal(coffer_datatype_kind_name(COFFER_DT_TEXT), "text");
+	assert_null(coffer_datatype_kind_name(COFFER_DT_CUSTOM));
 }
 
 int main(void)
