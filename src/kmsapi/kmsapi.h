@@ -65,4 +65,14 @@ void coffer_kmsapi_server_stop_accepting(struct coffer_kmsapi_server *s);
 /* Closes every connection and frees the server. NULL is a no-op. */
 void coffer_kmsapi_server_free(struct coffer_kmsapi_server *s);
 
+/* The text of one AWS shared-credentials profile for an access key, in a
+ * secure buffer the caller frees. */
+struct coffer_buf;
+void coffer_kmsapi_credentials_text(const char *profile, const struct coffer_kms_access_key *k,
+				    struct coffer_buf *out);
+/* Writes <data_dir>/admin.credentials (profile default, mode 0600) with a
+ * fresh admin access key unless the file exists. */
+COFFER_RESULT coffer_kmsapi_ensure_admin_credentials(struct coffer_kms *kms, const char *data_dir,
+						     const struct coffer_log *log);
+
 #endif

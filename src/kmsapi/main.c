@@ -95,17 +95,6 @@ static int split_listen(const char *s, char *host, size_t cap, uint16_t *port)
 }
 
 /* The shared-credentials text for one access key, in secret memory. */
-static void credentials_text(const char *profile, const struct coffer_kms_access_key *k,
-			     struct coffer_buf *out)
-{
-	coffer_buf_init_secure(out);
-	coffer_buf_printf(out, "# coffer-kms principal %s\n[%s]\naws_access_key_id = %s\n"
-			       "aws_secret_access_key = ",
-			  k->principal_arn, profile, k->access_key_id);
-	coffer_buf_put(out, k->secret.ptr, k->secret.len);
-	coffer_buf_put_u8(out, '\n');
-}
-
 static COFFER_RESULT open_engine(const struct options *o, const struct coffer_log *log,
 				 struct coffer_kms **kms)
 {
@@ -157,7 +146,7 @@ static int principal_create(int argc, char **argv)
 		coffer_kms_close(kms);
 		return die("creating the principal", rc);
 	}
-	credentials_text(name, &key, &text);
+	coffer_kmsapi_credentials_text(name, &key, &text);
 	fwrite(text.ptr, 1, text.len, stdout);
 	fflush(stdout);
 	coffer_buf_free(&text);
@@ -168,37 +157,6 @@ static int principal_create(int argc, char **argv)
 
 /* The engine creates the admin principal itself; its first access key is
  * issued here, once: when DIR/admin.credentials does not exist yet. */
-static COFFER_RESULT ensure_admin(struct coffer_kms *kms, const char *data_dir,
-				  const struct coffer_log *log)
-{
-	struct coffer_kms_access_key key;
-	struct coffer_buf text;
-	char *path = coffer_path_join(data_dir, "admin.credentials");
-	coffer_rc rc;
-
-	if (coffer_fs_exists(path)) {
-		free(path);
-		return COFFER_OK;
-	}
-	memset(&key, 0, sizeof(key));
-	if (coffer_kms_principal_exists(kms, COFFER_KMS_ADMIN_PRINCIPAL_NAME))
-		rc = coffer_kms_principal_add_access_key(kms, COFFER_KMS_ADMIN_PRINCIPAL_NAME, &key);
-	else
-		rc = coffer_kms_principal_create(kms, COFFER_KMS_ADMIN_PRINCIPAL_NAME, &key);
-	if (rc != COFFER_OK) {
-		free(path);
-		return rc;
-	}
-	credentials_text("default", &key, &text);
-	rc = coffer_fs_write_atomic(path, coffer_buf_slice(&text), 0600);
-	if (rc == COFFER_OK)
-		coffer_log_info(log, "kms", "issued an admin access key; credentials in %s", path);
-	free(path);
-	coffer_buf_free(&text);
-	coffer_kms_access_key_free(&key);
-	return rc;
-}
-
 struct daemon_ctx {
 	struct event_base *base;
 	struct coffer_kms *kms;
@@ -325,7 +283,7 @@ int main(int argc, char **argv)
 	rc = open_engine(&o, &log, &d.kms);
 	if (rc != COFFER_OK)
 		return die("opening the KMS", rc);
-	rc = ensure_admin(d.kms, o.data, &log);
+	rc = coffer_kmsapi_ensure_admin_credentials(d.kms, o.data, &log);
 	if (rc != COFFER_OK) {
 		die("creating the admin principal", rc);
 		goto out;

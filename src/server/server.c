@@ -122,6 +122,17 @@ static COFFER_RESULT load_tls(struct coffer_server *s)
 	return COFFER_OK;
 }
 
+/* Stopping goes through an event rather than event_base_loopbreak alone: a
+ * break requested before the loop starts would be cleared when it starts,
+ * while an activated event waits for the loop and then breaks it. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct coffer_server *s = arg;
+	event_base_loopbreak(s->base);
+}
+
 COFFER_RESULT coffer_server_new(const struct coffer_server_config *cfg, struct coffer_server **out)
 {
 	coffer_rc rc = COFFER_OK;
@@ -146,6 +157,8 @@ COFFER_RESULT coffer_server_new(const struct coffer_server_config *cfg, struct c
 	pthread_mutex_init(&s->conns_lock, NULL);
 	s->base = event_base_new();
 	ENSURE_FAIL(s->base, COFFER_E_INTERNAL, "libevent: cannot create the event loop");
+	s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
+	ENSURE_FAIL(s->stop_ev, COFFER_E_INTERNAL, "libevent: cannot create the stop event");
 	if (cfg->listen)
 		TRY_FAIL(bind_listener(s, cfg->listen, &s->plain, s->plain_addr));
 	if (cfg->tls_listen) {
@@ -171,7 +184,7 @@ COFFER_RESULT coffer_server_run(struct coffer_server *s)
 
 void coffer_server_stop(struct coffer_server *s)
 {
-	event_base_loopbreak(s->base);
+	event_active(s->stop_ev, EV_READ, 0);
 }
 
 void coffer_server_free(struct coffer_server *s)
@@ -186,6 +199,8 @@ void coffer_server_free(struct coffer_server *s)
 	/* Requests in flight finish (their answers go nowhere), then connections go. */
 	coffer_workers_free(s->workers);
 	s->workers = NULL;
+	if (s->stop_ev)
+		event_free(s->stop_ev);
 	if (s->base) {
 		coffer_conn_close_all(s);
 		/* Let libevent finish the bufferevents freed above and those whose

@@ -20,6 +20,7 @@ struct coffer_conn;
 struct coffer_server {
 	struct coffer_server_config cfg;
 	struct event_base *base;
+	struct event *stop_ev;           /* activated by coffer_server_stop (any thread) */
 	struct evconnlistener *plain, *tls;
 	SSL_CTX *ssl_ctx;
 	char plain_addr[128], tls_addr[128];

@@ -1,0 +1,73 @@
+/*
+ * db.h - the database: the catalog (keyspaces, tables, roles) persisted
+ * sealed under the service key, the open storage tables, and the execution
+ * of CQL requests (QUERY, PREPARE, EXECUTE, BATCH) that cofferd's server
+ * hands over (src/server wires them into its handler).
+ *
+ * Ownership: coffer_db_open returns a db the caller closes with
+ * coffer_db_close; it borrows the provider, cache, clock and log, which must
+ * outlive it. Thread-safety: every function may be called from any thread; the
+ * handler runs on the server's workers concurrently.
+ */
+#ifndef COFFER_DB_DB_H
+#define COFFER_DB_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keys/keys.h"
+#include "proto/proto.h"
+#include "util/util.h"
+
+struct coffer_db;
+
+struct coffer_db_config {
+	const char *data_dir;                 /* cofferd's DIR: DIR/schema, DIR/data */
+	struct coffer_key_provider *provider; /* the KMS (embedded or remote) */
+	struct coffer_key_cache *cache;
+	const char *service_key;              /* ARN of the coffer service key: AWS_OWNED tables, the catalog */
+	const struct coffer_clock *clock;     /* NULL: system */
+	const struct coffer_log *log;         /* NULL: discard */
+	/* First start: the superuser `coffer` gets this password; NULL: a
+	 * generated one written to DIR/superuser.password (0600) and printed. */
+	const char *superuser_password;
+	const char *cluster_name;             /* "coffer" */
+	const char *data_center;              /* "datacenter1" */
+	const char *rack;                     /* "rack1" */
+	const char *rpc_address;              /* the CQL listener's address, for system.local */
+	int rpc_port;
+	uint32_t password_iterations;         /* PBKDF2 iterations; 0: the default */
+	bool no_sync;                         /* benchmarks only */
+	/* Called after every schema change (to push SCHEMA_CHANGE events). */
+	void (*on_schema_change)(void *arg, const struct coffer_proto_schema_change *sc);
+	void *on_schema_change_arg;
+};
+
+/* Opens (creating on first start) the catalog and every table. A table whose
+ * key cannot be reached is still listed (and reported), never fatal. */
+COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_db **out);
+/* Closes every table (their commit logs hold everything acknowledged). */
+void coffer_db_close(struct coffer_db *db);
+
+/* What the database needs of a connection's session. The keyspace is in and
+ * out: USE changes it. */
+#define COFFER_DB_KEYSPACE_MAX 256
+struct coffer_db_session {
+	uint8_t version;                    /* protocol version of the answers */
+	const char *user;                   /* the authenticated role; "" with auth off */
+	char keyspace[COFFER_DB_KEYSPACE_MAX];
+};
+
+/* Checks a role's password (PBKDF2, constant-time compare). *ok false for an
+ * unknown role, a wrong password, or a role without LOGIN. */
+COFFER_RESULT coffer_db_login(struct coffer_db *db, struct coffer_slice user,
+			      struct coffer_slice password, bool *ok);
+/* Runs QUERY, PREPARE, EXECUTE or BATCH and appends the whole response frame
+ * (RESULT or ERROR, on req->stream) to `out`. May block (durable writes). */
+void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s,
+		      const struct coffer_proto_request *req, struct coffer_buf *out);
+
+/* Flushes every table's memtable (SIGTERM). */
+COFFER_RESULT coffer_db_flush_all(struct coffer_db *db);
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * db_internal.h - what the files of the CQL executor share: the database
+ * struct, table handles, the execution context of one statement, and the
+ * entry points each file provides.
+ *
+ *   db.c          open/close, the sealed catalog file, table handles, roles
+ *   handler.c     coffer_db_handle: QUERY/PREPARE/EXECUTE/BATCH dispatch,
+ *                 prepared statements, errors to CQL error codes; coffer_db_login
+ *   exec_ddl.c    CREATE/ALTER/DROP KEYSPACE and TABLE, TRUNCATE, USE, roles
+ *   exec_system.c SELECT on system, system_schema and system_schema_mcs
+ *   exec_dml.c    INSERT, UPDATE, DELETE, BATCH: terms and bind values to
+ *                 storage mutations
+ *   exec_select.c SELECT on user tables: restrictions to storage reads,
+ *                 projection, paging, ORDER BY, LIMIT, filtering
+ *   rows.c        writing ROWS results (metadata, cells), paging state
+ *
+ * Invariants:
+ *  1. The catalog is read under db->schema_lock held for reading; DDL holds it
+ *     for writing, so a statement sees one schema from start to end.
+ *  2. Storage column ids are stable per table: assigned once per column name
+ *     (db_table.col_ids) and never reused after a DROP, so a re-added column
+ *     never sees the dropped one's cells.
+ *  3. No user value reaches a log line.
+ */
+#ifndef COFFER_DB_DB_INTERNAL_H
+#define COFFER_DB_DB_INTERNAL_H
+
+#include <pthread.h>
+
+#include "cql/cql.h"
+#include "db/db.h"
+#include "schema/schema.h"
+#include "storage/storage.h"
+
+/* Keyspaces answered by exec_system.c (never stored as tables). */
+#define COFFER_DB_SYSTEM_KEYSPACES {"system", "system_schema", "system_schema_mcs", "system_auth", "system_distributed", "system_traces"}
+
+/* Keyspaces' table status values (system_schema_mcs.tables.status). */
+enum coffer_table_status {
+	COFFER_STATUS_ACTIVE,
+	COFFER_STATUS_CREATING,
+	COFFER_STATUS_UPDATING,
+	COFFER_STATUS_DELETING,
+	COFFER_STATUS_DELETED,
+	COFFER_STATUS_RESTORING,
+	COFFER_STATUS_INACCESSIBLE,  /* INACCESSIBLE_ENCRYPTION_CREDENTIALS */
+};
+const char *coffer_table_status_name(enum coffer_table_status s);
+
+struct db_col_id {
+	char *name;
+	uint32_t id;
+};
+
+/* A table as the executor sees it: its definition and its storage. */
+struct db_table {
+	struct coffer_tabledef *def;      /* owned by the catalog (keyspace) */
+	struct coffer_table *store;       /* NULL while its key is unreachable */
+	enum coffer_table_status status;
+	char *status_reason;              /* why not ACTIVE (names key and cause), or NULL */
+	struct db_col_id *col_ids;        /* every column name ever used -> storage id */
+	size_t n_col_ids;
+	uint32_t next_col_id;
+	char kms_key_arn[256];            /* the KMS key the table key lives under */
+	/* (added by db.c) The storage table id (uuid text): the tabledef's id
+	 * at CREATE, a fresh one after TRUNCATE (the old storage is
+	 * crypto-shredded and a new one made under the same KMS key). */
+	char storage_id[37];
+};
+
+#define DB_DML_LOCKS 64
+
+struct role {
+	char *name;
+	char *hash;        /* coffer_proto_password_hash() form; NULL: no password */
+	bool login;
+	bool superuser;
+};
+
+struct coffer_db {
+	struct coffer_db_config cfg;
+	char *data_dir;
+	char *service_key;
+	const struct coffer_log *log;
+	const struct coffer_clock *clock;
+	pthread_rwlock_t schema_lock;
+	struct coffer_catalog catalog;
+	struct db_table **tables;          /* one per user table */
+	size_t n_tables;
+	struct role *roles;
+	size_t n_roles;
+	uint8_t schema_version[16];        /* changes on every schema change (system.local) */
+	uint8_t host_id[16];
+	struct coffer_storage_config storage;
+	pthread_mutex_t prepared_lock;
+	struct prepared **prepared;        /* handler.c's cache (entries never move) */
+	size_t n_prepared;
+	/* The catalog file's data key (sealed under the service key). */
+	struct coffer_secret catalog_key;
+	/* (added by exec_dml.c) Striped locks for read-modify-write work:
+	 * counters, collection updates, conditions (IF ...). A stripe is chosen
+	 * by the partition's token. db.c initialises them with
+	 * pthread_mutex_init (all-zero is also a valid unlocked mutex on glibc). */
+	pthread_mutex_t dml_locks[DB_DML_LOCKS];
+	/* (added by db.c) The catalog file's version counter (in its AAD). */
+	uint64_t catalog_version;
+	/* (added by db.c) A hash of no one's password, verified for unknown
+	 * roles so a login takes as long whether the role exists or not. */
+	char *dummy_hash;
+};
+
+/* The execution of one statement. The caller (handler.c) fills the inputs;
+ * an exec_* function writes a RESULT body into `out` and returns COFFER_OK,
+ * or returns an error with the thread's error detail set and, where the CQL
+ * code is not the default for the rc (see handler.c), sets `err_code` (and
+ * the extras in `err`). */
+struct coffer_exec {
+	struct coffer_db *db;
+	struct coffer_db_session *session;  /* keyspace of USE (in/out), user, version */
+	uint8_t version;                    /* protocol version of the answer */
+	struct coffer_arena *arena;         /* request-scoped memory */
+	const struct coffer_cql_stmt *stmt;
+	/* Bound values of the statement's markers, by marker index (EXECUTE or
+	 * QUERY with values; names already resolved to indexes). NULL if none. */
+	const struct coffer_proto_value *values;
+	size_t n_values;
+	int32_t page_size;                  /* -1: no paging */
+	struct coffer_slice paging_state;   /* empty: first page */
+	int64_t timestamp_us;               /* the write timestamp (client's, or now) */
+	int64_t now_us;                     /* the statement's "now" */
+	bool skip_metadata;                 /* EXECUTE with SKIP_METADATA */
+	/* A protocol BATCH (opcode 0x0D): x->stmt is a BATCH whose children each
+	 * carry their own values, so exec_batch binds child i's markers from
+	 * batch_values[i] (batch_n_values[i] of them) instead of x->values. NULL
+	 * for a CQL-text BEGIN BATCH, whose markers are numbered across the
+	 * whole statement and bound from x->values. */
+	const struct coffer_proto_value *const *batch_values;
+	const size_t *batch_n_values;
+	/* outputs */
+	struct coffer_buf *out;             /* the RESULT body (kind onward) */
+	uint32_t err_code;                  /* 0: derived from the rc */
+	struct coffer_proto_error_body err; /* extras for err_code (ALREADY_EXISTS, ...) */
+	bool schema_changed;
+	struct coffer_proto_schema_change change;
+};
+
+/* ---- db.c ---- */
+/* The table of a possibly unqualified name (keyspace from the session when
+ * NULL). Holds no lock: the caller holds schema_lock. COFFER_E_INVALID
+ * "unconfigured table X" / "Keyspace X does not exist" when missing. */
+COFFER_RESULT db_find_table(struct coffer_exec *x, const struct coffer_cql_qname *name,
+			    struct db_table **out);
+/* Storage column id of a column name (creating one with `create`). */
+COFFER_RESULT db_column_id(struct db_table *t, const char *column, bool create, uint32_t *out);
+/* Persists the whole catalog (keyspaces, tables, column ids, roles) sealed
+ * under the catalog key; caller holds schema_lock for writing. */
+COFFER_RESULT db_save_catalog(struct coffer_db *db);
+/* New schema version (system.local.schema_version) and the event callback. */
+void db_schema_changed(struct coffer_db *db, const struct coffer_proto_schema_change *sc);
+/* Whether a table is readable/writable now; an error naming table, key and
+ * reason otherwise (status INACCESSIBLE...). */
+COFFER_RESULT db_table_usable(struct db_table *t);
+bool db_is_system_keyspace(const char *ks);
+/* Roles: check a login; find. (Caller need not hold schema_lock.) */
+COFFER_RESULT db_role_check(struct coffer_db *db, struct coffer_slice user, struct coffer_slice pw,
+			    bool *ok);
+
+/* (added by db.c, for exec_ddl.c; the caller holds schema_lock for writing) */
+struct db_table *db_table_new(struct coffer_tabledef *def); /* status ACTIVE, storage id = def id */
+void db_table_free(struct db_table *t);                      /* closes the store; not the def */
+void db_tables_add(struct coffer_db *db, struct db_table *t);
+void db_tables_remove(struct coffer_db *db, struct db_table *t);
+struct db_table *db_table_of(struct coffer_db *db, const struct coffer_tabledef *def);
+/* Creates (create) or opens t->store under t->kms_key_arn with t->storage_id. */
+COFFER_RESULT db_table_open_store(struct coffer_db *db, struct db_table *t, bool create);
+/* Whether an rc is the KMS's (or the transport's) refusal of a key. */
+bool db_rc_is_key_error(coffer_rc rc);
+void db_table_set_inaccessible(struct db_table *t, coffer_rc rc, const char *msg);
+/* Drops a column name's storage id (ALTER TABLE DROP; ids are never reused). */
+void db_column_forget(struct db_table *t, const char *column);
+struct role *db_role_find(struct coffer_db *db, const char *name);
+struct role *db_role_add(struct coffer_db *db, const char *name);
+void db_role_remove(struct coffer_db *db, const char *name);
+
+/* ---- handler.c ---- */
+/* Frees the prepared-statement cache; coffer_db_close calls it. */
+void db_prepared_free(struct coffer_db *db);
+
+/* ---- exec_ddl.c ---- */
+COFFER_RESULT exec_use(struct coffer_exec *x);
+COFFER_RESULT exec_keyspace(struct coffer_exec *x);      /* CREATE/ALTER/DROP KEYSPACE */
+COFFER_RESULT exec_create_table(struct coffer_exec *x);
+COFFER_RESULT exec_alter_table(struct coffer_exec *x);
+COFFER_RESULT exec_drop_table(struct coffer_exec *x);    /* DROP TABLE and TRUNCATE */
+COFFER_RESULT exec_role(struct coffer_exec *x);          /* CREATE/ALTER/DROP/LIST ROLES (and USERS) */
+
+/* ---- exec_system.c ---- */
+/* SELECT on a system keyspace (COFFER_E_INVALID "unconfigured table" for
+ * tables that do not exist, as drivers expect 0x2200). */
+COFFER_RESULT exec_system_select(struct coffer_exec *x);
+/* (added by exec_system.c) PREPARE metadata of a SELECT on a system table:
+ * bind markers in its WHERE (typed by their columns) and the result
+ * columns. exec_prepare_metadata calls it for system keyspaces. */
+COFFER_RESULT exec_system_prepare_metadata(struct coffer_exec *x, struct coffer_proto_metadata *bind,
+					   struct coffer_proto_metadata *result);
+
+/* ---- exec_dml.c ---- */
+COFFER_RESULT exec_insert(struct coffer_exec *x);
+COFFER_RESULT exec_update(struct coffer_exec *x);
+COFFER_RESULT exec_delete(struct coffer_exec *x);
+COFFER_RESULT exec_batch(struct coffer_exec *x);
+/* The value of a term for a column type: a literal coerced, or a bound value
+ * (validated); *is_null / *is_unset say so. */
+COFFER_RESULT exec_term_value(struct coffer_exec *x, const struct coffer_cql_term *term,
+			      const struct coffer_datatype *type, const char *column,
+			      struct coffer_slice *out, bool *is_null, bool *is_unset);
+
+/* ---- exec_select.c ---- */
+COFFER_RESULT exec_select(struct coffer_exec *x);
+/* The result metadata of x->stmt (a SELECT on t); caller holds schema_lock. */
+COFFER_RESULT select_result_metadata(struct coffer_exec *x, struct db_table *t, struct coffer_proto_metadata *md);
+
+/* ---- prepare metadata (exec_dml.c / exec_select.c) ---- */
+/* Bind metadata of a statement's markers (column specs with types, and the
+ * partition key indexes) and, for SELECT, the result metadata. Arena-owned. */
+COFFER_RESULT exec_prepare_metadata(struct coffer_exec *x, struct coffer_proto_metadata *bind,
+				    struct coffer_proto_metadata *result);
+
+/* ---- exec_where.c: WHERE clauses of SELECT, UPDATE and DELETE ---- */
+/* Where a restricted value comes from in a row. */
+enum where_src { WHERE_PK, WHERE_CK, WHERE_REGULAR, WHERE_STATIC };
+
+/* A relation checked row by row (ALLOW FILTERING, or clustering restrictions
+ * that no single slice expresses). Tuples: ncols columns, each value a
+ * tuple of ncols slices. */
+struct where_filter {
+	size_t ncols;
+	const struct coffer_column **cols;
+	enum where_src *src;
+	uint32_t *pos;                     /* pk/ck position, or storage column id */
+	enum coffer_cql_op op;
+	struct coffer_slice **vals;        /* nvals values, each ncols slices */
+	size_t nvals;
+};
+
+struct where {
+	/* Partition key: per column, its values (= one, IN several). */
+	struct coffer_slice *pk_vals[COFFER_MAX_CLUSTERING];
+	size_t pk_n[COFFER_MAX_CLUSTERING];
+	bool pk_restricted[COFFER_MAX_CLUSTERING];
+	bool pk_all;                       /* every pk column = or IN */
+	bool pk_in;                        /* some pk column has several values */
+	bool has_token;
+	int64_t token_min, token_max;      /* inclusive */
+	bool token_empty;                  /* the token range holds nothing */
+	/* Clustering: an = prefix, then at most one slice. */
+	size_t n_eq;
+	struct coffer_slice eq[COFFER_MAX_CLUSTERING];
+	bool ck_restricted;                /* any clustering relation */
+	bool ck_in;                        /* some clustering column IN (rows: ck_rows) */
+	struct coffer_slice lower_v[COFFER_MAX_CLUSTERING], upper_v[COFFER_MAX_CLUSTERING];
+	struct coffer_bound lower, upper;  /* in clustering order; n = 0 unbounded */
+	bool has_slice;                    /* a range beyond the = prefix */
+	/* Every full clustering tuple the relations name, when each clustering
+	 * column is = or IN (DML on several rows); NULL otherwise. */
+	struct coffer_slice **ck_rows;
+	size_t n_ck_rows;
+	struct where_filter *filters;
+	size_t nfilters;
+	bool needs_filtering;              /* filters on non-key columns or a key gap */
+	const char *filter_column;         /* the first regular column filtered */
+};
+COFFER_RESULT where_build(struct coffer_exec *x, struct db_table *t,
+			  const struct coffer_cql_relation *rels, size_t n, struct where *w);
+/* Serialized partition keys of the = / IN combinations (arena); sorted by
+ * token and deduplicated when `sorted`. */
+COFFER_RESULT where_partitions(struct coffer_exec *x, const struct where *w, bool sorted,
+			       struct coffer_slice **out, size_t *n);
+/* Values a row offers to filters: partition key components, clustering
+ * values, and a lookup of cells by column id (false: null). */
+struct where_row {
+	const struct coffer_slice *pk;
+	const struct coffer_slice *ck;
+	size_t n_ck;
+	bool (*cell)(void *arg, uint32_t column, bool is_static, struct coffer_slice *v);
+	void *arg;
+};
+bool where_match(const struct where *w, const struct where_row *r);
+/* op applied to a (possibly null) value against one or several values. */
+bool where_compare(const struct coffer_datatype *t, enum coffer_cql_op op, struct coffer_slice v,
+		   bool is_null, struct coffer_slice *const *vals, size_t nvals, size_t idx);
+/* The values of a term for `=`-like use, or of an IN list / IN ? (arena). */
+COFFER_RESULT where_values(struct coffer_exec *x, const struct coffer_cql_term *term,
+			   struct coffer_cql_term *const *in_values, size_t nin, bool is_in,
+			   const struct coffer_datatype *type, const char *column,
+			   struct coffer_slice **out, size_t *n);
+/* Decodes a serialized partition key into its components (arena). */
+COFFER_RESULT where_pk_split(struct coffer_arena *a, struct coffer_slice pk, size_t n,
+			     struct coffer_slice *out);
+
+/* An arena copy of n bytes (n may be 0 and p NULL: a valid empty pointer). */
+static inline const uint8_t *db_memdup(struct coffer_arena *a, const void *p, size_t n)
+{
+	return n ? (const uint8_t *)coffer_arena_memdup(a, p, n) : (const uint8_t *)"";
+}
+
+/* ---- rows.c ---- */
+/* A ROWS result being built: columns, then rows of cells. */
+struct rows_writer {
+	struct coffer_buf *out;
+	size_t count_off;
+	int32_t rows;
+	int32_t ncols;
+	/* (added by exec_select/rows.c) The metadata goes before the rows but
+	 * has_more_pages is known only after them: cells are gathered in `cells`
+	 * and rows_end() writes metadata, count and cells to `out`. */
+	struct coffer_proto_metadata md;
+	uint8_t version;
+	struct coffer_buf cells;
+	struct coffer_slice paging_state; /* set with rows_set_paging_state() */
+};
+COFFER_RESULT rows_begin(struct rows_writer *w, struct coffer_exec *x, const struct coffer_proto_metadata *md);
+/* Appends one cell ([bytes]; a NULL ptr with is_null = true writes null). */
+void rows_cell(struct rows_writer *w, struct coffer_slice v, bool is_null);
+void rows_end_row(struct rows_writer *w);
+void rows_end(struct rows_writer *w);
+/* Marks the result as having more pages, with this paging state (borrowed
+ * until rows_end). */
+void rows_set_paging_state(struct rows_writer *w, struct coffer_slice ps);
+/* Frees what rows_begin allocated when rows_end is not reached (errors). */
+void rows_abort(struct rows_writer *w);
+/* The protocol type tree of a datatype (arena). */
+const struct coffer_proto_type *rows_proto_type(struct coffer_arena *a, const struct coffer_datatype *t);
+
+#endif

@@ -1,0 +1,481 @@
+/*
+ * commitlog.c - the table's commit log: segments, each under its own data key,
+ * holding AES-256-GCM-sealed groups of writes; group commit; replay.
+ *
+ * Segment file CL-<id>.log (integers big-endian):
+ *
+ *   OFFSET  SIZE  MEANING
+ *   0       8     magic "CFCLOG01"
+ *   8       36    table id (uuid text; also bound into every group's AAD)
+ *   44      8     segment id (a file id; selects the data key in the registry)
+ *   52      var   groups, each:
+ *   +0      4       n = plaintext length
+ *   +4      4       n xor 0xFFFFFFFF (a damaged length is corruption, not a tear)
+ *   +8      8       group sequence number s (0, 1, 2, ... within the segment)
+ *   +16     n+16    AES-256-GCM ciphertext || tag of the entries
+ *                   (varint klen | key | varint vlen | value)*, sealed as
+ *                   block kind 6 number s (block.c: nonce and AAD from s)
+ *
+ * Group commit (DESIGN.md section 4): a writer appends its entries to the
+ * pending group and waits. The first waiter that finds no leader becomes the
+ * leader: it takes everything pending, seals it as one group, writes it,
+ * fsyncs once, applies it to the memtable, and wakes every writer whose entries
+ * were in it. One fsync thus serves all writes that arrived meanwhile.
+ *
+ *   writer: PENDING ──(leader took it)──► IN FLIGHT ──fsync ok──► APPLIED ──► returns OK
+ *                                              └──write/fsync failed──► returns the error
+ *
+ * Invariants:
+ *  1. A write returns OK only after its group is durable (fsync succeeded;
+ *     unless the table was opened no_sync for benchmarks) and applied to the
+ *     memtable, so a reader never sees a write that could be lost.
+ *  2. Exactly one leader at a time: it alone writes the segment and inserts
+ *     into the memtable (memtable invariant 1).
+ *  3. A group that failed is cut off the segment (ftruncate to the last good
+ *     offset) before anything else is written; if even that fails the log is
+ *     "broken" and refuses writes until the table is reopened, so a damaged
+ *     group can never end up in the middle of a segment.
+ *  4. On replay, only the last group of the newest segment may be torn
+ *     (incomplete, or failing authentication exactly at the end of the file);
+ *     it is truncated away. Anything else that fails is COFFER_E_CORRUPT naming
+ *     the file and group.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "storage/storage_internal.h"
+#include "util/fs.h"
+#include "util/alloc.h"
+
+#define CL_MAGIC "CFCLOG01"
+#define CL_HEADER 52
+#define GROUP_HEADER 16
+#define FAIL_SLOTS 32
+
+struct fail_range {
+	uint64_t lo, hi;
+	coffer_rc rc;
+	char msg[256];
+};
+
+struct commitlog {
+	struct coffer_table *t;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t next_ticket, done_ticket;
+	bool leader;
+	struct coffer_buf pending;
+	struct fail_range fails[FAIL_SLOTS];
+	uint64_t n_fails;
+	bool broken;
+	/* leader-owned */
+	bool open;
+	int fd;
+	char *path;
+	uint64_t seg_id, off, seq;
+	struct block_ctx bc;
+	struct coffer_buf frame;
+	uint64_t groups, writes, pending_writes;
+	uint64_t last_group_writes;
+};
+
+char *commitlog_segment_path(const struct coffer_table *t, uint64_t id)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "CL-%016llx.log", (unsigned long long)id);
+	return coffer_path_join(t->dir, name);
+}
+
+static void ignore(coffer_rc rc)
+{
+	(void)rc;
+}
+
+static void close_segment(struct commitlog *l)
+{
+	if (!l->open)
+		return;
+	coffer_vfs_close(l->t->vfs, l->fd);
+	block_ctx_free(&l->bc);
+	free(l->path);
+	l->path = NULL;
+	l->open = false;
+}
+
+static coffer_rc open_segment(struct commitlog *l)
+{
+	coffer_rc rc = COFFER_OK;
+	struct coffer_table *t = l->t;
+	struct coffer_secret key = {0};
+	uint8_t hdr[CL_HEADER];
+	uint64_t id = table_alloc_file_id(t);
+	char *path = commitlog_segment_path(t, id);
+	int fd = -1;
+	bool bc = false;
+	/* keyring invariant 2: the key is durable before the file exists */
+	TRY_FAIL(coffer_keyring_new_data_key(t->kr, id, COFFER_KEY_PURPOSE_COMMITLOG, &key));
+	TRY_FAIL(block_ctx_init(&l->bc, &key, t->table_id, id));
+	bc = true;
+	TRY_FAIL(coffer_vfs_open(t->vfs, path, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd));
+	memcpy(hdr, CL_MAGIC, 8);
+	memcpy(hdr + 8, t->table_id, COFFER_TABLE_ID_LEN);
+	coffer_store_u64(hdr + 44, id);
+	TRY_FAIL(coffer_vfs_pwrite_full(t->vfs, fd, hdr, sizeof(hdr), 0, path));
+	TRY_FAIL(coffer_vfs_fsync(t->vfs, fd, path));
+	TRY_FAIL(coffer_vfs_sync_dir(t->vfs, t->dir));
+	coffer_secret_free(&key);
+	l->open = true;
+	l->fd = fd;
+	l->path = path;
+	l->seg_id = id;
+	l->off = CL_HEADER;
+	l->seq = 0;
+	return COFFER_OK;
+fail:
+	coffer_secret_free(&key);
+	if (bc)
+		block_ctx_free(&l->bc);
+	coffer_vfs_close(t->vfs, fd);
+	ignore(coffer_vfs_unlink(t->vfs, path));
+	ignore(coffer_keyring_delete_data_key(t->kr, id));
+	free(path);
+	return rc;
+}
+
+coffer_rc commitlog_roll(struct commitlog *l, uint64_t *next_segment_id)
+{
+	if (l->open) {
+		TRY(coffer_vfs_fsync(l->t->vfs, l->fd, l->path));
+		close_segment(l);
+	}
+	TRY(open_segment(l));
+	*next_segment_id = l->seg_id;
+	return COFFER_OK;
+}
+
+coffer_rc commitlog_open(struct coffer_table *t, struct commitlog **out)
+{
+	struct commitlog *l = COFFER_NEW(struct commitlog);
+	l->t = t;
+	l->fd = -1;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	coffer_rc rc = open_segment(l);
+	if (rc != COFFER_OK) {
+		commitlog_close(l);
+		return rc;
+	}
+	*out = l;
+	return COFFER_OK;
+}
+
+void commitlog_close(struct commitlog *l)
+{
+	if (!l)
+		return;
+	if (l->open && l->t->no_sync)
+		ignore(coffer_vfs_fsync(l->t->vfs, l->fd, l->path));
+	close_segment(l);
+	coffer_buf_free(&l->pending);
+	coffer_buf_free(&l->frame);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+/* The leader's work for one group (outside mu). */
+static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
+{
+	struct coffer_table *t = l->t;
+	TRY(table_before_write(t));
+	if (!l->open || l->off >= t->segment_bytes) {
+		uint64_t next;
+		TRY(commitlog_roll(l, &next));
+	}
+	coffer_buf_reset(&l->frame);
+	coffer_buf_put_u32(&l->frame, (uint32_t)entries.len);
+	coffer_buf_put_u32(&l->frame, ~(uint32_t)entries.len);
+	coffer_buf_put_u64(&l->frame, l->seq);
+	TRY(block_seal(&l->bc, BLOCK_COMMIT, l->seq, entries, &l->frame));
+	coffer_rc rc = coffer_vfs_pwrite_full(t->vfs, l->fd, l->frame.ptr, l->frame.len, (off_t)l->off,
+					      l->path);
+	if (rc == COFFER_OK && !t->no_sync)
+		rc = coffer_vfs_fsync(t->vfs, l->fd, l->path);
+	if (rc != COFFER_OK) {
+		/* invariant 3 */
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		if (coffer_vfs_ftruncate(t->vfs, l->fd, (off_t)l->off, l->path) != COFFER_OK ||
+		    coffer_vfs_fsync(t->vfs, l->fd, l->path) != COFFER_OK)
+			l->broken = true;
+		return coffer_error_set(rc, COFFER_WHERE, "%s", msg);
+	}
+	l->off += l->frame.len;
+	l->seq++;
+	l->groups++;
+	TRY(table_apply_entries(t, entries));
+	table_after_write(t);
+	return COFFER_OK;
+}
+
+static void record_failure(struct commitlog *l, uint64_t lo, uint64_t hi, coffer_rc rc)
+{
+	struct fail_range *f = &l->fails[l->n_fails++ % FAIL_SLOTS];
+	f->lo = lo;
+	f->hi = hi;
+	f->rc = rc;
+	snprintf(f->msg, sizeof(f->msg), "%s", coffer_error_msg());
+}
+
+coffer_rc commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t n)
+{
+	coffer_rc result = COFFER_OK;
+	pthread_mutex_lock(&l->mu);
+	if (l->broken) {
+		pthread_mutex_unlock(&l->mu);
+		BAIL(COFFER_E_IO, "table %s: commit log failed earlier; reopen the table", l->t->table_id);
+	}
+	uint64_t ticket = ++l->next_ticket;
+	for (size_t i = 0; i < n; i++)
+		coffer_buf_put(&l->pending, muts[i].ptr, muts[i].len);
+	l->pending_writes++;
+	while (l->done_ticket < ticket) {
+		if (l->leader) {
+			pthread_cond_wait(&l->cv, &l->mu);
+			continue;
+		}
+		l->leader = true;
+		/* The writers the last group woke are about to queue again; with an
+		 * fsync to pay for, give them a moment so one fsync serves them all
+		 * (at most a few yields; never when alone or not syncing). */
+		for (int y = 0; y < 4 && !l->t->no_sync && l->last_group_writes > 1 &&
+				l->pending_writes < l->last_group_writes;
+		     y++) {
+			pthread_mutex_unlock(&l->mu);
+			sched_yield();
+			pthread_mutex_lock(&l->mu);
+		}
+		struct coffer_buf taken = l->pending;
+		l->pending = (struct coffer_buf){0};
+		uint64_t lo = l->done_ticket + 1, hi = l->next_ticket;
+		uint64_t nw = l->pending_writes;
+		l->pending_writes = 0;
+		l->last_group_writes = nw;
+		pthread_mutex_unlock(&l->mu);
+		coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE,
+							    "commit log failed earlier")
+					 : commit_group(l, coffer_buf_slice(&taken));
+		pthread_mutex_lock(&l->mu);
+		if (rc != COFFER_OK)
+			record_failure(l, lo, hi, rc);
+		else
+			l->writes += nw;
+		coffer_wipe(taken.ptr, taken.len);
+		coffer_buf_free(&taken);
+		l->done_ticket = hi;
+		l->leader = false;
+		pthread_cond_broadcast(&l->cv);
+	}
+	for (uint64_t i = l->n_fails > FAIL_SLOTS ? l->n_fails - FAIL_SLOTS : 0; i < l->n_fails; i++) {
+		struct fail_range *f = &l->fails[i % FAIL_SLOTS];
+		if (ticket >= f->lo && ticket <= f->hi) {
+			result = coffer_error_set(f->rc, COFFER_WHERE, "%s", f->msg);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	return result;
+}
+
+coffer_rc commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer_table *t, void *arg),
+			      void *arg)
+{
+	pthread_mutex_lock(&l->mu);
+	while (l->leader)
+		pthread_cond_wait(&l->cv, &l->mu);
+	l->leader = true;
+	pthread_mutex_unlock(&l->mu);
+	coffer_rc rc = fn(l->t, arg);
+	pthread_mutex_lock(&l->mu);
+	l->leader = false;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+void commitlog_stats(struct commitlog *l, uint64_t *groups, uint64_t *writes)
+{
+	pthread_mutex_lock(&l->mu);
+	*groups = l->groups;
+	*writes = l->writes;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- replay ------------------------------------------------------------------ */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Segment ids present in the directory, sorted. */
+static coffer_rc list_segments(struct coffer_table *t, uint64_t **ids, size_t *n)
+{
+	DIR *d = opendir(t->dir);
+	if (!d)
+		return COFFER_FS_ERR(errno, "opendir", t->dir);
+	size_t cap = 16;
+	*ids = coffer_xcalloc(cap, sizeof(**ids));
+	*n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		unsigned long long id;
+		char tail[8];
+		if (sscanf(de->d_name, "CL-%16llx.%7s", &id, tail) == 2 && strcmp(tail, "log") == 0 &&
+		    strlen(de->d_name) == 23) {
+			if (*n == cap) {
+				cap *= 2;
+				*ids = coffer_xrealloc(*ids, cap * sizeof(**ids));
+			}
+			(*ids)[(*n)++] = id;
+		}
+	}
+	closedir(d);
+	qsort(*ids, *n, sizeof(**ids), cmp_u64);
+	return COFFER_OK;
+}
+
+static coffer_rc truncate_tail(struct coffer_table *t, const char *path, uint64_t off)
+{
+	coffer_rc rc = COFFER_OK;
+	int fd = -1;
+	coffer_log_warn(t->log, "storage", "%s: dropping torn tail at offset %llu", path,
+			(unsigned long long)off);
+	TRY(coffer_vfs_open(t->vfs, path, O_RDWR, 0600, &fd));
+	TRY_FAIL(coffer_vfs_ftruncate(t->vfs, fd, (off_t)off, path));
+	TRY_FAIL(coffer_vfs_fsync(t->vfs, fd, path));
+fail:
+	coffer_vfs_close(t->vfs, fd);
+	return rc;
+}
+
+static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last,
+				void (*fn)(void *, struct coffer_slice, struct coffer_slice), void *arg)
+{
+	coffer_rc rc = COFFER_OK;
+	char *path = commitlog_segment_path(t, id);
+	struct coffer_buf file = {0}, pt = {0};
+	struct coffer_secret key = {0};
+	struct block_ctx bc;
+	bool bc_ok = false;
+	TRY_FAIL(coffer_vfs_read_all(t->vfs, path, (size_t)4 << 30, &file));
+	if (file.len < CL_HEADER) {
+		ENSURE_FAIL(last, COFFER_E_CORRUPT, "%s: truncated segment header", path);
+		/* crash while creating the segment: nothing was acknowledged in it */
+		TRY_FAIL(coffer_vfs_unlink(t->vfs, path));
+		goto fail;
+	}
+	ENSURE_FAIL(memcmp(file.ptr, CL_MAGIC, 8) == 0, COFFER_E_CORRUPT, "%s: not a commit-log segment", path);
+	ENSURE_FAIL(memcmp(file.ptr + 8, t->table_id, COFFER_TABLE_ID_LEN) == 0, COFFER_E_CORRUPT,
+		    "%s: segment of another table", path);
+	ENSURE_FAIL(coffer_load_u64(file.ptr + 44) == id, COFFER_E_CORRUPT, "%s: segment id does not match its name",
+		    path);
+	rc = coffer_keyring_data_key(t->kr, id, COFFER_KEY_PURPOSE_COMMITLOG, &key);
+	if (rc != COFFER_OK) {
+		coffer_error_wrap("%s: ", path);
+		goto fail;
+	}
+	TRY_FAIL(block_ctx_init(&bc, &key, t->table_id, id));
+	bc_ok = true;
+	uint64_t off = CL_HEADER, seq = 0;
+	while (off < file.len) {
+		size_t left = file.len - off;
+		bool torn = false;
+		uint32_t n = 0;
+		if (left < GROUP_HEADER) {
+			torn = true;
+		} else {
+			n = coffer_load_u32(file.ptr + off);
+			ENSURE_FAIL(n == ~coffer_load_u32(file.ptr + off + 4), COFFER_E_CORRUPT,
+				    "%s: group %llu (offset %llu) has a damaged length", path,
+				    (unsigned long long)seq, (unsigned long long)off);
+			ENSURE_FAIL(coffer_load_u64(file.ptr + off + 8) == seq, COFFER_E_CORRUPT,
+				    "%s: group %llu (offset %llu) out of sequence", path,
+				    (unsigned long long)seq, (unsigned long long)off);
+			if ((uint64_t)n + GROUP_HEADER + BLOCK_TAG > left)
+				torn = true;
+		}
+		if (!torn) {
+			struct coffer_slice ct = coffer_slice_of(file.ptr + off + GROUP_HEADER, n + BLOCK_TAG);
+			rc = block_open(&bc, BLOCK_COMMIT, seq, ct, &pt, path);
+			if (rc != COFFER_OK) {
+				if (off + GROUP_HEADER + n + BLOCK_TAG == file.len && last)
+					torn = true;
+				else
+					goto fail; /* names the file and the group */
+			}
+		}
+		if (torn) {
+			ENSURE_FAIL(last, COFFER_E_CORRUPT, "%s: group %llu (offset %llu) is incomplete", path,
+				    (unsigned long long)seq, (unsigned long long)off);
+			TRY_FAIL(truncate_tail(t, path, off));
+			break;
+		}
+		struct coffer_reader r;
+		struct coffer_slice k, v;
+		coffer_reader_init(&r, coffer_buf_slice(&pt), path);
+		while (!coffer_reader_done(&r)) {
+			TRY_FAIL(entries_next(&r, &k, &v));
+			fn(arg, k, v);
+		}
+		off += GROUP_HEADER + n + BLOCK_TAG;
+		seq++;
+	}
+	rc = COFFER_OK;
+fail:
+	if (bc_ok)
+		block_ctx_free(&bc);
+	coffer_secret_free(&key);
+	if (pt.ptr)
+		coffer_wipe(pt.ptr, pt.cap);
+	coffer_buf_free(&pt);
+	coffer_buf_free(&file);
+	free(path);
+	return rc;
+}
+
+coffer_rc commitlog_replay(struct coffer_table *t, uint64_t from,
+			   void (*fn)(void *arg, struct coffer_slice key, struct coffer_slice value),
+			   void *arg, uint64_t *max_id)
+{
+	coffer_rc rc = COFFER_OK;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	*max_id = 0;
+	TRY(list_segments(t, &ids, &n));
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] > *max_id)
+			*max_id = ids[i];
+		if (ids[i] < from) {
+			/* flushed before the crash; its deletion did not happen yet */
+			char *p = commitlog_segment_path(t, ids[i]);
+			rc = coffer_vfs_unlink(t->vfs, p);
+			free(p);
+			if (rc != COFFER_OK)
+				goto out;
+			continue;
+		}
+		rc = replay_segment(t, ids[i], i == n - 1, fn, arg);
+		if (rc != COFFER_OK)
+			goto out;
+	}
+out:
+	free(ids);
+	return rc;
+}

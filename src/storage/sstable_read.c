@@ -1,0 +1,310 @@
+/*
+ * sstable_read.c - opens an SSTable (layout in sstable_write.c) and iterates
+ * over it. Opening authenticates the footer, index, bloom filter and
+ * statistics; data blocks are authenticated as they are read, and cached
+ * decrypted in the table's block cache.
+ *
+ * Invariants:
+ *  1. Every byte used comes out of block_open (authenticated) or is checked
+ *     against what an authenticated block says (offsets, lengths, counts); a
+ *     mismatch is COFFER_E_CORRUPT naming the file (and block), never data.
+ *  2. The file's table id and file id must match the table and the name the
+ *     manifest gave; its data key must be in this table's registry (a file
+ *     moved from another table has no key here, or a different one).
+ *  3. An open SSTable is reference-counted: readers and the table's list each
+ *     hold one; the last unref closes it (compaction deletes the file only
+ *     after it has left the table's list).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "storage/storage_internal.h"
+#include "util/fs.h"
+#include "util/alloc.h"
+
+#define SST_MAGIC "CFSST001"
+#define SST_END "CFSSTEND"
+#define HEADER_BYTES 52
+#define FOOTER_BYTES (44 + BLOCK_TAG + 8)
+
+static coffer_rc read_frame(struct sstable *s, uint64_t off, uint32_t len, enum block_kind kind,
+			    uint64_t no, struct coffer_buf *raw, struct coffer_buf *pt)
+{
+	ENSURE(len >= 4 + BLOCK_TAG && off >= HEADER_BYTES && off + len <= s->size - FOOTER_BYTES,
+	       COFFER_E_CORRUPT, "%s: block %llu extent out of range", s->path, (unsigned long long)no);
+	coffer_buf_reset(raw);
+	uint8_t *p = coffer_buf_extend(raw, len);
+	TRY(coffer_vfs_pread_full(s->t->vfs, s->fd, p, len, (off_t)off, s->path));
+	ENSURE(coffer_load_u32(p) == len - 4, COFFER_E_CORRUPT, "%s: block %llu has a bad frame length",
+	       s->path, (unsigned long long)no);
+	return block_open(&s->bc, kind, no, coffer_slice_of(p + 4, len - 4), pt, s->path);
+}
+
+static coffer_rc load_meta(struct sstable *s)
+{
+	coffer_rc rc = COFFER_OK;
+	struct coffer_buf raw = {0}, pt = {0}, dec = {0};
+	uint8_t hdr[HEADER_BYTES], foot[FOOTER_BYTES];
+	struct coffer_reader r;
+
+	ENSURE_FAIL(s->size >= HEADER_BYTES + FOOTER_BYTES, COFFER_E_CORRUPT,
+		    "%s: truncated (%llu bytes)", s->path, (unsigned long long)s->size);
+	TRY_FAIL(coffer_vfs_pread_full(s->t->vfs, s->fd, hdr, sizeof(hdr), 0, s->path));
+	ENSURE_FAIL(memcmp(hdr, SST_MAGIC, 8) == 0, COFFER_E_CORRUPT, "%s: not an SSTable", s->path);
+	ENSURE_FAIL(memcmp(hdr + 8, s->t->table_id, COFFER_TABLE_ID_LEN) == 0, COFFER_E_CORRUPT,
+		    "%s: SSTable of another table", s->path);
+	ENSURE_FAIL(coffer_load_u64(hdr + 44) == s->file_id, COFFER_E_CORRUPT,
+		    "%s: file id does not match its name", s->path);
+	TRY_FAIL(coffer_vfs_pread_full(s->t->vfs, s->fd, foot, sizeof(foot),
+				       (off_t)(s->size - FOOTER_BYTES), s->path));
+	ENSURE_FAIL(memcmp(foot + FOOTER_BYTES - 8, SST_END, 8) == 0, COFFER_E_CORRUPT,
+		    "%s: truncated or damaged (no end marker)", s->path);
+	TRY_FAIL(block_open(&s->bc, BLOCK_FOOTER, 0, coffer_slice_of(foot, 44 + BLOCK_TAG), &pt, s->path));
+	uint64_t io, bo, so, nblocks;
+	uint32_t il, bl, sl;
+	coffer_reader_init(&r, coffer_buf_slice(&pt), s->path);
+	TRY_FAIL(coffer_reader_u64(&r, &io));
+	TRY_FAIL(coffer_reader_u32(&r, &il));
+	TRY_FAIL(coffer_reader_u64(&r, &bo));
+	TRY_FAIL(coffer_reader_u32(&r, &bl));
+	TRY_FAIL(coffer_reader_u64(&r, &so));
+	TRY_FAIL(coffer_reader_u32(&r, &sl));
+	TRY_FAIL(coffer_reader_u64(&r, &nblocks));
+
+	/* statistics */
+	TRY_FAIL(read_frame(s, so, sl, BLOCK_STATS, 0, &raw, &pt));
+	coffer_reader_init(&r, coffer_buf_slice(&pt), s->path);
+	uint64_t u;
+	TRY_FAIL(coffer_reader_u64(&r, &s->stats.entries));
+	TRY_FAIL(coffer_reader_u64(&r, &s->stats.partitions));
+	TRY_FAIL(coffer_reader_u64(&r, &u));
+	s->stats.min_ts = (int64_t)u;
+	TRY_FAIL(coffer_reader_u64(&r, &u));
+	s->stats.max_ts = (int64_t)u;
+	TRY_FAIL(coffer_reader_u64(&r, &u));
+	s->stats.max_ldt = (int64_t)u;
+	TRY_FAIL(coffer_reader_u64(&r, &s->stats.tombstones));
+	TRY_FAIL(coffer_reader_u64(&r, &s->stats.data_blocks));
+	ENSURE_FAIL(s->stats.data_blocks == nblocks, COFFER_E_CORRUPT, "%s: block counts disagree", s->path);
+
+	/* bloom filter */
+	TRY_FAIL(read_frame(s, bo, bl, BLOCK_BLOOM, 0, &raw, &s->bloom));
+	ENSURE_FAIL(s->bloom.len > 4, COFFER_E_CORRUPT, "%s: empty bloom filter", s->path);
+	s->bloom_k = coffer_load_u32(s->bloom.ptr);
+	ENSURE_FAIL(s->bloom_k >= 1 && s->bloom_k <= 30, COFFER_E_CORRUPT, "%s: bad bloom filter", s->path);
+
+	/* index */
+	TRY_FAIL(read_frame(s, io, il, BLOCK_INDEX, 0, &raw, &pt));
+	TRY_FAIL(block_decompress(coffer_buf_slice(&pt), &s->index_buf, s->path, 0));
+	coffer_reader_init(&r, coffer_buf_slice(&s->index_buf), s->path);
+	uint64_t n;
+	TRY_FAIL(coffer_reader_varint(&r, &n));
+	ENSURE_FAIL(n == nblocks, COFFER_E_CORRUPT, "%s: index has %llu blocks, footer %llu", s->path,
+		    (unsigned long long)n, (unsigned long long)nblocks);
+	s->n_blocks = (size_t)n;
+	s->last_keys = coffer_xcalloc(n ? n : 1, sizeof(*s->last_keys));
+	s->offsets = coffer_xcalloc(n ? n : 1, sizeof(*s->offsets));
+	s->lengths = coffer_xcalloc(n ? n : 1, sizeof(*s->lengths));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len;
+		TRY_FAIL(coffer_reader_lenbytes(&r, 1 << 26, &s->last_keys[i]));
+		TRY_FAIL(coffer_reader_varint(&r, &s->offsets[i]));
+		TRY_FAIL(coffer_reader_varint(&r, &len));
+		ENSURE_FAIL(len < (1u << 30), COFFER_E_CORRUPT, "%s: index entry %zu", s->path, i);
+		s->lengths[i] = (uint32_t)len;
+	}
+	TRY_FAIL(coffer_reader_end(&r));
+fail:
+	coffer_buf_free(&raw);
+	coffer_buf_free(&pt);
+	coffer_buf_free(&dec);
+	return rc;
+}
+
+static void sst_free(struct sstable *s)
+{
+	coffer_vfs_close(s->t->vfs, s->fd);
+	block_ctx_free(&s->bc);
+	coffer_buf_free(&s->index_buf);
+	coffer_buf_free(&s->bloom);
+	free(s->last_keys);
+	free(s->offsets);
+	free(s->lengths);
+	free(s->path);
+	free(s);
+}
+
+coffer_rc sst_open(struct coffer_table *t, uint64_t file_id, struct sstable **out)
+{
+	coffer_rc rc = COFFER_OK;
+	struct coffer_secret key = {0};
+	struct sstable *s = COFFER_NEW(struct sstable);
+	s->t = t;
+	s->file_id = file_id;
+	s->fd = -1;
+	s->path = sst_path(t, file_id);
+	atomic_store(&s->refs, 1);
+	pthread_mutex_init(&s->bc.mu, NULL);
+	TRY_FAIL(coffer_vfs_open(t->vfs, s->path, O_RDONLY, 0, &s->fd));
+	TRY_FAIL(coffer_vfs_size(s->fd, s->path, &s->size));
+	rc = coffer_keyring_data_key(t->kr, file_id, COFFER_KEY_PURPOSE_SSTABLE, &key);
+	if (rc != COFFER_OK) {
+		coffer_error_wrap("%s: ", s->path);
+		goto fail;
+	}
+	pthread_mutex_destroy(&s->bc.mu);
+	TRY_FAIL(block_ctx_init(&s->bc, &key, t->table_id, file_id));
+	coffer_secret_free(&key);
+	TRY_FAIL(load_meta(s));
+	*out = s;
+	return COFFER_OK;
+fail:
+	coffer_secret_free(&key);
+	sst_free(s);
+	return rc;
+}
+
+void sst_ref(struct sstable *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void sst_unref(struct sstable *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		sst_free(s);
+}
+
+bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
+{
+	uint64_t h[2];
+	uint64_t bits = (uint64_t)(s->bloom.len - 4) * 8;
+	bloom_hash(pk, h);
+	for (uint32_t i = 0; i < s->bloom_k; i++) {
+		uint64_t bit = (h[0] + (uint64_t)i * h[1]) % bits;
+		if (!(s->bloom.ptr[4 + bit / 8] & (1u << (bit % 8))))
+			return false;
+	}
+	return true;
+}
+
+/* A data block, from the cache or from disk (then cached). */
+static coffer_rc get_block(struct sstable *s, size_t no, struct cached_block **out)
+{
+	struct block_cache *c = s->t->cache;
+	struct cached_block *b = block_cache_get(c, s->file_id, no);
+	if (b) {
+		*out = b;
+		return COFFER_OK;
+	}
+	struct coffer_buf raw = {0}, pt = {0}, data = {0};
+	coffer_rc rc = read_frame(s, s->offsets[no], s->lengths[no], BLOCK_DATA, no, &raw, &pt);
+	if (rc == COFFER_OK)
+		rc = block_decompress(coffer_buf_slice(&pt), &data, s->path, no);
+	coffer_buf_free(&raw);
+	coffer_buf_free(&pt);
+	if (rc != COFFER_OK) {
+		coffer_buf_free(&data);
+		return rc;
+	}
+	*out = block_cache_put(c, s->file_id, no, &data);
+	return COFFER_OK;
+}
+
+/* ---- iterator ------------------------------------------------------------- */
+
+struct sst_iter {
+	struct iter it;
+	struct sstable *s;
+	size_t block;
+	struct cached_block *cb;
+	struct coffer_reader r;
+};
+
+static void release_block(struct sst_iter *si)
+{
+	block_cache_release(si->s->t->cache, si->cb);
+	si->cb = NULL;
+}
+
+static coffer_rc load(struct sst_iter *si, size_t block)
+{
+	release_block(si);
+	si->block = block;
+	if (block >= si->s->n_blocks) {
+		si->it.valid = false;
+		return COFFER_OK;
+	}
+	TRY(get_block(si->s, block, &si->cb));
+	coffer_reader_init(&si->r, coffer_buf_slice(&si->cb->data), si->s->path);
+	return COFFER_OK;
+}
+
+/* Reads the next entry of the current block, moving to later blocks as needed. */
+static coffer_rc step(struct sst_iter *si)
+{
+	for (;;) {
+		if (!si->cb) {
+			si->it.valid = false;
+			return COFFER_OK;
+		}
+		if (!coffer_reader_done(&si->r)) {
+			coffer_rc rc = entries_next(&si->r, &si->it.key, &si->it.value);
+			if (rc != COFFER_OK)
+				return coffer_error_wrap("%s: data block %zu", si->s->path, si->block);
+			si->it.valid = true;
+			return COFFER_OK;
+		}
+		TRY(load(si, si->block + 1));
+	}
+}
+
+static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+	const struct coffer_table_schema *sc = &si->s->t->schema;
+	size_t lo = 0, hi = si->s->n_blocks;
+	if (key.len) {
+		/* first block whose last key >= key */
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (entry_compare(sc, si->s->last_keys[mid], key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	TRY(load(si, lo));
+	for (;;) {
+		TRY(step(si));
+		if (!it->valid || !key.len || entry_compare(sc, it->key, key) >= 0)
+			return COFFER_OK;
+	}
+}
+
+static coffer_rc si_next(struct iter *it)
+{
+	return step((struct sst_iter *)it);
+}
+
+static void si_close(struct iter *it)
+{
+	struct sst_iter *si = (struct sst_iter *)it;
+	release_block(si);
+	sst_unref(si->s);
+	free(si);
+}
+
+static const struct iter_ops sst_iter_ops = {si_seek, si_next, si_close};
+
+struct iter *sst_iter(struct sstable *s)
+{
+	struct sst_iter *si = COFFER_NEW(struct sst_iter);
+	si->it.ops = &sst_iter_ops;
+	si->s = s;
+	sst_ref(s);
+	return &si->it;
+}

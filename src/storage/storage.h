@@ -1,0 +1,266 @@
+/*
+ * storage.h - coffer's storage engine: a log-structured store for Cassandra's
+ * data model in which every file is encrypted under its own data key, wrapped
+ * by the table key (DESIGN.md section 2; docs/storage.md).
+ *
+ * A table is a directory holding its key registry (keys.reg), its manifest
+ * (MANIFEST), commit-log segments (CL-*.log) and SSTables (SST-*.db).
+ * Writes go to the commit log (group commit: a write returns once durable) and
+ * a memtable; memtables are flushed to SSTables; size-tiered compaction merges
+ * SSTables and purges deleted and expired data after gc grace.
+ *
+ * Data model, as Cassandra's: a partition key of 1+ columns (the caller passes
+ * the component values; tokens are Murmur3 as Cassandra's Murmur3Partitioner
+ * computes them), clustering columns each ASC or DESC with type-aware
+ * comparators, static and regular columns identified by a caller-chosen
+ * column id, cells with a write timestamp (µs) and optional TTL, last write
+ * wins; tombstones for cells, rows, partitions and clustering ranges.
+ *
+ * Ownership: every struct coffer_table is owned by its opener and closed with
+ * coffer_table_close(). Row views passed to a read callback are valid only
+ * during the callback. Thread-safety: all table functions may be called from
+ * any thread concurrently.
+ */
+#ifndef COFFER_STORAGE_STORAGE_H
+#define COFFER_STORAGE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys/keys.h"
+#include "util/bytes.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/result.h"
+
+/* ---- types and tokens ------------------------------------------------------ */
+
+/* Value types, for clustering order. Values are the CQL wire serialisation. */
+enum coffer_type {
+	COFFER_TYPE_BLOB,
+	COFFER_TYPE_ASCII,
+	COFFER_TYPE_TEXT,      /* also varchar; UTF-8 sorts bytewise = by code point */
+	COFFER_TYPE_INT,       /* signed big-endian, 4 bytes */
+	COFFER_TYPE_BIGINT,    /* 8 bytes; also counter */
+	COFFER_TYPE_SMALLINT,  /* 2 bytes */
+	COFFER_TYPE_TINYINT,   /* 1 byte */
+	COFFER_TYPE_TIMESTAMP, /* signed ms since epoch, 8 bytes */
+	COFFER_TYPE_UUID,      /* Cassandra's UUIDType: version, then time for v1, then bytes */
+	COFFER_TYPE_TIMEUUID,  /* by embedded time, then bytes (signed) */
+	COFFER_TYPE_BOOLEAN,   /* false < true */
+	COFFER_TYPE_DOUBLE,    /* IEEE order; NaN last */
+	COFFER_TYPE_FLOAT,
+	COFFER_TYPE_VARINT,    /* numeric order of two's-complement big-endian */
+	COFFER_TYPE_DECIMAL,   /* bytewise for now (documented limitation) */
+	COFFER_TYPE_DATE,      /* unsigned 4 bytes, days with 2^31 = epoch */
+	COFFER_TYPE_TIME,      /* signed ns of day, 8 bytes */
+	COFFER_TYPE_INET,      /* bytewise (v4 before v6 by length) */
+};
+
+/* <0, 0, >0 as a sorts before, equal to, after b (ascending order). Empty
+ * values sort first, as in Cassandra. */
+int coffer_type_compare(enum coffer_type t, struct coffer_slice a, struct coffer_slice b);
+
+/* Cassandra's MurmurHash3_x64_128 (including its sign-extension of tail
+ * bytes), seed 0; h[0], h[1]. */
+void coffer_murmur3_x64_128(const void *p, size_t n, uint64_t h[2]);
+/* Murmur3Partitioner token of a serialised partition key. */
+int64_t coffer_token(struct coffer_slice partition_key);
+/* Serialises partition key components as Cassandra does: one component as
+ * is; several as (u16 length, bytes, 0x00) each. Appends to out. */
+void coffer_partition_key_encode(const struct coffer_slice *components, size_t n,
+				 struct coffer_buf *out);
+
+/* ---- tables ------------------------------------------------------------------ */
+
+#define COFFER_MAX_CLUSTERING 16
+
+struct coffer_clustering_column {
+	enum coffer_type type;
+	bool desc; /* CLUSTERING ORDER BY ... DESC */
+};
+
+struct coffer_table_schema {
+	size_t n_partition; /* partition key columns, >= 1 */
+	size_t n_clustering;
+	struct coffer_clustering_column clustering[COFFER_MAX_CLUSTERING];
+	int64_t gc_grace_us; /* 0: 10 days, as Cassandra's gc_grace_seconds default */
+};
+
+struct coffer_storage_config {
+	const char *data_dir;                 /* tables live in data_dir/<table id without dashes> */
+	struct coffer_key_provider *provider; /* borrowed */
+	struct coffer_key_cache *cache;       /* borrowed */
+	struct coffer_vfs *vfs;               /* NULL: POSIX */
+	const struct coffer_clock *clock;     /* NULL: system */
+	const struct coffer_log *log;         /* NULL: discard */
+	size_t memtable_bytes;                /* 0: 64 MiB */
+	size_t segment_bytes;                 /* 0: 32 MiB */
+	size_t block_bytes;                   /* 0: 8 KiB of uncompressed entries per block */
+	size_t block_cache_bytes;             /* 0: 64 MiB */
+	int compaction_threshold;             /* 0: 4 SSTables of similar size */
+	/* false only for benchmarks: the commit log is written for every write
+	 * but fsynced only when a segment closes (db_bench --sync=false). */
+	bool no_sync;
+	/* Run flushes and compactions in the writing thread instead of a
+	 * background thread (deterministic tests). */
+	bool foreground;
+	bool no_compaction;                   /* tests that count files */
+	struct coffer_key_grants grants;      /* the table's grant tokens */
+	/* Key-status notifications (keyring.h): access to the table key lost
+	 * (rc = the KMS's error) or regained (COFFER_OK). May be NULL. */
+	void (*on_key_state)(void *arg, const char *table_id, coffer_rc rc);
+	void *on_key_state_arg;
+};
+
+struct coffer_table_desc {
+	const char *keyspace;
+	const char *name;
+	const char *table_id; /* 36-char uuid text */
+	struct coffer_table_schema schema;
+};
+
+struct coffer_table;
+
+/* Creates a table: its directory, its table key under `kms_key_ref`, an
+ * empty manifest. */
+COFFER_RESULT coffer_table_create(const struct coffer_storage_config *cfg,
+				  const struct coffer_table_desc *desc, const char *kms_key_ref,
+				  struct coffer_table **out);
+/* Opens a table and recovers it: replays the commit log (a torn tail is
+ * dropped; corruption elsewhere is COFFER_E_CORRUPT naming file and block).
+ * A KMS refusal is returned as its COFFER_E_KMS_* code. */
+COFFER_RESULT coffer_table_open(const struct coffer_storage_config *cfg,
+				const struct coffer_table_desc *desc, struct coffer_table **out);
+/* Stops background work and closes (no flush: the commit log has it). */
+void coffer_table_close(struct coffer_table *t);
+/* DROP TABLE: destroys the table's keys (crypto-shredding) and files; t is freed. */
+COFFER_RESULT coffer_table_drop(struct coffer_table *t);
+/* The directory of a table (owned by t). */
+const char *coffer_table_dir(const struct coffer_table *t);
+
+/* ---- writes ------------------------------------------------------------------ */
+
+/* A mutation of one partition, built then applied. Column ids are the
+ * caller's (0..2^31). TTL in seconds, 0 for none. Timestamps in µs. */
+struct coffer_mutation;
+struct coffer_mutation *coffer_mutation_new(struct coffer_table *t,
+					    const struct coffer_slice *pk_components, size_t n);
+void coffer_mutation_free(struct coffer_mutation *m);
+void coffer_mutation_set(struct coffer_mutation *m, const struct coffer_slice *ck, size_t n_ck,
+			 uint32_t column, struct coffer_slice value, int64_t ts, uint32_t ttl);
+void coffer_mutation_set_static(struct coffer_mutation *m, uint32_t column,
+				struct coffer_slice value, int64_t ts, uint32_t ttl);
+void coffer_mutation_delete_cell(struct coffer_mutation *m, const struct coffer_slice *ck,
+				 size_t n_ck, uint32_t column, int64_t ts);
+void coffer_mutation_delete_static(struct coffer_mutation *m, uint32_t column, int64_t ts);
+/* INSERT's row marker: the row exists even if all its columns are null. */
+void coffer_mutation_row_marker(struct coffer_mutation *m, const struct coffer_slice *ck,
+				size_t n_ck, int64_t ts, uint32_t ttl);
+void coffer_mutation_delete_row(struct coffer_mutation *m, const struct coffer_slice *ck,
+				size_t n_ck, int64_t ts);
+
+/* A clustering bound: a prefix of clustering values (n = 0: unbounded). */
+struct coffer_bound {
+	const struct coffer_slice *values;
+	size_t n;
+	bool inclusive;
+};
+void coffer_mutation_delete_range(struct coffer_mutation *m, const struct coffer_bound *start,
+				  const struct coffer_bound *end, int64_t ts);
+void coffer_mutation_delete_partition(struct coffer_mutation *m, int64_t ts);
+
+/* Applies mutations atomically as one commit-log group; returns once durable
+ * (unless cfg.no_sync). The mutations stay owned by the caller. */
+COFFER_RESULT coffer_table_apply(struct coffer_table *t, struct coffer_mutation *const *m, size_t n);
+
+/* ---- reads ------------------------------------------------------------------- */
+
+struct coffer_cell_view {
+	uint32_t column;
+	struct coffer_slice value;
+	int64_t ts;
+	uint32_t ttl;         /* 0: none */
+	int64_t expires_us;   /* 0: never */
+};
+
+struct coffer_row_view {
+	struct coffer_slice partition_key; /* serialised */
+	int64_t token;
+	bool is_static;
+	struct coffer_slice ck[COFFER_MAX_CLUSTERING];
+	size_t n_ck;
+	bool has_marker;
+	int64_t marker_ts;
+	const struct coffer_cell_view *cells;
+	size_t n_cells;
+};
+
+/* false stops the read. */
+typedef bool (*coffer_row_fn)(void *arg, const struct coffer_row_view *row);
+
+struct coffer_read {
+	/* Partitions by serialised key (IN); none: a token-ordered scan over
+	 * [token_min, token_max] (both 0: the whole ring). */
+	const struct coffer_slice *partitions;
+	size_t n_partitions;
+	int64_t token_min, token_max;
+	bool token_range;           /* token_min/token_max are meaningful */
+	struct coffer_bound lower;  /* clustering slice */
+	struct coffer_bound upper;
+	bool reversed;
+	uint64_t limit;             /* rows; 0: none */
+	uint64_t per_partition_limit;
+	bool skip_static;           /* do not report static rows */
+	/* Resume after this point (from coffer_read_result.cursor). */
+	struct coffer_slice cursor;
+};
+
+struct coffer_read_result {
+	uint64_t rows;
+	uint64_t partitions;
+	bool more;                 /* stopped at the limit with rows left */
+	struct coffer_buf cursor;  /* owned by the caller (coffer_buf_free) */
+};
+
+COFFER_RESULT coffer_table_read(struct coffer_table *t, const struct coffer_read *q,
+				coffer_row_fn fn, void *arg, struct coffer_read_result *res);
+/* Counts rows (non-static, live) matching q. */
+COFFER_RESULT coffer_table_count(struct coffer_table *t, const struct coffer_read *q,
+				 uint64_t *count);
+
+/* ---- maintenance ----------------------------------------------------------------- */
+
+/* Flushes the memtable to an SSTable and waits for it. */
+COFFER_RESULT coffer_table_flush(struct coffer_table *t);
+/* Compacts all SSTables into one (purging what gc grace allows). */
+COFFER_RESULT coffer_table_compact(struct coffer_table *t);
+/* Runs one round of size-tiered compaction if a bucket is due. */
+COFFER_RESULT coffer_table_maybe_compact(struct coffer_table *t);
+
+/* Key status for the key-health checker (issue 6): OK while the table key is
+ * usable; the provider's error otherwise. No KMS call while cached. */
+COFFER_RESULT coffer_table_key_check(struct coffer_table *t);
+/* Online KMS key change: re-wraps keys; no data rewritten; reads and writes
+ * continue. */
+COFFER_RESULT coffer_table_change_key(struct coffer_table *t, const char *new_kms_key_ref);
+struct coffer_keyring *coffer_table_keyring(struct coffer_table *t);
+
+/* A backup taken without decrypting: flushes, then hard-links (or copies) the
+ * live SSTables and copies the manifest and key registry into dst_dir. */
+COFFER_RESULT coffer_table_backup(struct coffer_table *t, const char *dst_dir);
+
+struct coffer_table_stats {
+	size_t sstables;
+	uint64_t sstable_bytes;
+	size_t memtable_bytes;
+	uint64_t flushes;
+	uint64_t compactions;
+	uint64_t commit_groups;   /* fsync'd groups */
+	uint64_t commit_writes;   /* mutations in them */
+	uint64_t block_cache_hits, block_cache_misses;
+};
+void coffer_table_stats(struct coffer_table *t, struct coffer_table_stats *out);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * storage_internal.h - what the storage engine's files share: the entry
+ * encoding, iterators, memtables, SSTables, the block cache, the commit log,
+ * the manifest, and the table itself. Not for use outside src/storage.
+ *
+ * The engine stores "entries": (key, value) pairs in one total order per table.
+ * An entry is one cell, one row marker, or one tombstone:
+ *
+ *   key   := token+2^63 (u64 BE) | varint len | partition key | kind | rest
+ *   kind  := 0 partition deletion | 1 static cell | 2 range deletion | 3 row entry
+ *   rest  := (static)   u32 slot
+ *            (range)    bound start | bound end,  bound := u8 n | n x lenbytes | u8 inclusive
+ *            (row)      u8 n | n x lenbytes clustering values | u32 slot
+ *   slot  := 0 row deletion | 1 row marker | 2 + column id
+ *   value := u8 flags (1 tombstone, 2 expiring) | u64 timestamp (µs, two's complement)
+ *            | [u64 local deletion / expiry µs if tombstone or expiring]
+ *            | [u32 ttl seconds if expiring] | cell value bytes
+ *
+ * Order: token (signed), partition key bytes, kind, then for rows the
+ * clustering values by their types (DESC reversed), shorter prefixes first,
+ * then slot. Keys that stop after the partition key sort before all of that
+ * partition's entries (seek sentinels).
+ */
+#ifndef COFFER_STORAGE_STORAGE_INTERNAL_H
+#define COFFER_STORAGE_STORAGE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "crypto/crypto.h"
+#include "storage/storage.h"
+#include "util/arena.h"
+
+#define KIND_PARTITION_DEL 0
+#define KIND_STATIC 1
+#define KIND_RANGE_DEL 2
+#define KIND_ROW 3
+#define SLOT_ROW_DEL 0
+#define SLOT_MARKER 1
+#define SLOT_COLUMN0 2
+
+#define CELL_TOMBSTONE 1
+#define CELL_EXPIRING 2
+
+/* ---- entries (entry.c) ---------------------------------------------------- */
+
+struct cell {
+	uint8_t flags;
+	int64_t ts;
+	int64_t ldt;   /* local deletion time or expiry, µs; 0 if neither */
+	uint32_t ttl;
+	struct coffer_slice value;
+};
+
+/* A parsed key (borrowing the key bytes). */
+struct pkey {
+	int64_t token;
+	struct coffer_slice pk;
+	int kind;                  /* -1: partition-start sentinel */
+	uint32_t slot;
+	size_t n_ck;
+	struct coffer_slice ck[COFFER_MAX_CLUSTERING];
+	struct coffer_slice range; /* kind 2: the encoded bounds */
+};
+
+void entry_key_partition(struct coffer_buf *b, int64_t token, struct coffer_slice pk);
+void entry_key_row(struct coffer_buf *b, int64_t token, struct coffer_slice pk,
+		   const struct coffer_slice *ck, size_t n, uint32_t slot);
+void entry_key_static(struct coffer_buf *b, int64_t token, struct coffer_slice pk, uint32_t slot);
+void entry_key_range(struct coffer_buf *b, int64_t token, struct coffer_slice pk,
+		     const struct coffer_bound *start, const struct coffer_bound *end);
+void entry_key_pdel(struct coffer_buf *b, int64_t token, struct coffer_slice pk);
+void entry_value(struct coffer_buf *b, const struct cell *c);
+
+COFFER_RESULT entry_parse_key(struct coffer_slice k, struct pkey *out);
+COFFER_RESULT entry_parse_value(struct coffer_slice v, struct cell *out);
+/* Decodes a range deletion's bounds (values point into the key). */
+COFFER_RESULT entry_parse_range(struct coffer_slice range, struct coffer_slice *start_v,
+				size_t *start_n, bool *start_incl, struct coffer_slice *end_v,
+				size_t *end_n, bool *end_incl);
+int entry_compare(const struct coffer_table_schema *s, struct coffer_slice a, struct coffer_slice b);
+/* Whether a and b are of the same partition (token and key). */
+bool entry_same_partition(struct coffer_slice a, struct coffer_slice b);
+/* Clustering compare of two value lists under the schema (prefix-aware:
+ * equal prefixes compare equal up to the shorter length; *prefix tells). */
+int clustering_compare(const struct coffer_table_schema *s, const struct coffer_slice *a, size_t na,
+		       const struct coffer_slice *b, size_t nb);
+/* Last write wins: <0 if a loses to b. */
+int cell_reconcile(const struct cell *a, const struct cell *b);
+
+/* ---- iterators -------------------------------------------------------------- */
+
+struct iter;
+struct iter_ops {
+	COFFER_RESULT (*seek)(struct iter *it, struct coffer_slice key); /* first >= key */
+	COFFER_RESULT (*next)(struct iter *it);
+	void (*close)(struct iter *it);
+};
+struct iter {
+	const struct iter_ops *ops;
+	bool valid;
+	struct coffer_slice key, value;
+};
+
+/* ---- memtable (memtable.c) --------------------------------------------------- */
+
+struct memtable;
+struct memtable *memtable_new(const struct coffer_table_schema *s, size_t expected_bytes);
+void memtable_free(struct memtable *m);
+/* Single writer. Inserts or reconciles with an equal key. */
+void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_slice value);
+size_t memtable_bytes(const struct memtable *m);
+size_t memtable_count(const struct memtable *m);
+int64_t memtable_min_ts(const struct memtable *m);
+struct iter *memtable_iter(struct memtable *m);
+/* An iterator already positioned at the first entry of the partition whose
+ * key prefix (token + partition key) is given, found by hash; invalid if the
+ * memtable has none. Only next() may be called on it. */
+struct iter *memtable_iter_partition(struct memtable *m, struct coffer_slice partition_key);
+
+/* ---- blocks (block.c): framing + AEAD + compression ----------------------------- */
+
+enum block_kind {
+	BLOCK_DATA = 1,
+	BLOCK_INDEX = 2,
+	BLOCK_BLOOM = 3,
+	BLOCK_STATS = 4,
+	BLOCK_FOOTER = 5,
+	BLOCK_COMMIT = 6,
+	BLOCK_MANIFEST = 7,
+};
+#define BLOCK_TAG COFFER_AEAD_TAG_BYTES
+
+struct block_ctx {
+	struct coffer_aead_ctx *aead;
+	char table_id[COFFER_TABLE_ID_LEN + 1];
+	uint64_t file_id;
+	pthread_mutex_t mu; /* the AEAD context is not thread-safe */
+};
+COFFER_RESULT block_ctx_init(struct block_ctx *b, const struct coffer_secret *key,
+			     const char *table_id, uint64_t file_id);
+void block_ctx_free(struct block_ctx *b);
+/* Seals pt (appending ct||tag to out), nonce from the block number. */
+COFFER_RESULT block_seal(struct block_ctx *b, enum block_kind kind, uint64_t block_no,
+			 struct coffer_slice pt, struct coffer_buf *out);
+/* Opens ct||tag into out (replacing its contents). COFFER_E_CORRUPT naming
+ * `path` and the block on failure. */
+COFFER_RESULT block_open(struct block_ctx *b, enum block_kind kind, uint64_t block_no,
+			 struct coffer_slice ct_tag, struct coffer_buf *out, const char *path);
+/* zstd level 1, with a one-byte method prefix (0 raw, 1 zstd). */
+void block_compress(struct coffer_slice in, struct coffer_buf *out);
+COFFER_RESULT block_decompress(struct coffer_slice in, struct coffer_buf *out, const char *path,
+			       uint64_t block_no);
+
+/* ---- block cache (cache.c) ---------------------------------------------------- */
+
+struct cached_block {
+	atomic_int refs;
+	uint64_t file_id, block_no;
+	struct coffer_buf data;
+	struct cached_block *lru_prev, *lru_next, *hnext;
+};
+struct block_cache;
+struct block_cache *block_cache_new(size_t capacity);
+void block_cache_free(struct block_cache *c);
+struct cached_block *block_cache_get(struct block_cache *c, uint64_t file_id, uint64_t block_no);
+/* Takes ownership of data; returns the cached block with a reference. */
+struct cached_block *block_cache_put(struct block_cache *c, uint64_t file_id, uint64_t block_no,
+				     struct coffer_buf *data);
+void block_cache_release(struct block_cache *c, struct cached_block *b);
+void block_cache_drop_file(struct block_cache *c, uint64_t file_id);
+void block_cache_stats(struct block_cache *c, uint64_t *hits, uint64_t *misses);
+
+/* ---- SSTables (sstable_write.c, sstable_read.c) -------------------------------- */
+
+struct sst_stats {
+	uint64_t entries;
+	uint64_t partitions;
+	int64_t min_ts, max_ts;
+	int64_t max_ldt;
+	uint64_t tombstones;
+	uint64_t data_blocks;
+};
+
+struct sst_writer;
+COFFER_RESULT sst_writer_open(struct coffer_table *t, uint64_t file_id, uint64_t expected_partitions,
+			      struct sst_writer **out);
+COFFER_RESULT sst_writer_add(struct sst_writer *w, struct coffer_slice key, struct coffer_slice value);
+/* Finishes and fsyncs the file; returns its size. Consumes w either way (on
+ * failure the file and its data key are removed). */
+COFFER_RESULT sst_writer_finish(struct sst_writer *w, uint64_t *size);
+/* Closes and deletes an unfinished file. */
+void sst_writer_abort(struct sst_writer *w);
+
+struct sstable {
+	uint64_t file_id;
+	uint64_t size;
+	char *path;
+	int fd;
+	struct coffer_table *t;
+	struct block_ctx bc;
+	struct sst_stats stats;
+	/* index: per data block, last key and its extent */
+	size_t n_blocks;
+	struct coffer_slice *last_keys;
+	uint64_t *offsets;
+	uint32_t *lengths;
+	struct coffer_buf index_buf;
+	struct coffer_buf bloom;
+	uint32_t bloom_k;
+	atomic_int refs;
+};
+COFFER_RESULT sst_open(struct coffer_table *t, uint64_t file_id, struct sstable **out);
+void sst_ref(struct sstable *s);
+void sst_unref(struct sstable *s); /* closes at zero */
+bool sst_may_contain(const struct sstable *s, struct coffer_slice pk);
+struct iter *sst_iter(struct sstable *s);
+char *sst_path(const struct coffer_table *t, uint64_t file_id);
+void bloom_hash(struct coffer_slice pk, uint64_t h[2]);
+
+/* ---- merge (merge.c) ----------------------------------------------------------- */
+
+/* Merges children (taking ownership) into one ordered stream where equal keys
+ * are reconciled (last write wins). */
+struct iter *merge_iter(const struct coffer_table_schema *s, struct iter **children, size_t n);
+
+/* One partition materialised: reconciled entries, in order. */
+struct part_entry {
+	struct coffer_slice key, value;
+	struct pkey k;
+	struct cell c;
+};
+struct partition {
+	struct coffer_buf keybuf;     /* first key of the partition */
+	struct coffer_slice pk;
+	int64_t token;
+	struct part_entry *e;
+	size_t n, cap;
+	struct coffer_arena arena;
+};
+void partition_init(struct partition *p);
+void partition_reset(struct partition *p);
+void partition_free(struct partition *p);
+/* Appends one entry (copied into the partition's arena). */
+COFFER_RESULT partition_push(struct partition *p, struct coffer_slice key, struct coffer_slice value);
+/* Sorts entries gathered from several sources and keeps each key's winner. */
+void partition_reconcile(const struct coffer_table_schema *s, struct partition *p);
+/* Reads the partition at the iterator's position (advancing past it). */
+COFFER_RESULT partition_load(struct iter *it, struct partition *p);
+
+/* Drops shadowed data, expired cells and (if purge_before > 0) tombstones
+ * whose deletion time is before purge_before and whose timestamp is below
+ * max_purgeable_ts. Used by compaction. */
+void partition_compact(const struct coffer_table_schema *s, struct partition *p, int64_t now_us,
+		       int64_t purge_before, int64_t max_purgeable_ts);
+
+/* ---- commit log (commitlog.c) ---------------------------------------------------- */
+
+struct commitlog;
+COFFER_RESULT commitlog_open(struct coffer_table *t, struct commitlog **out);
+void commitlog_close(struct commitlog *l);
+/* Appends mutation bytes (entries) and waits until durable and applied. */
+COFFER_RESULT commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t n);
+/* Runs fn while holding the leader role (no group in flight). */
+COFFER_RESULT commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer_table *t, void *arg),
+				  void *arg);
+/* Leader only: closes the current segment (fsynced) so the next group starts a
+ * new one; returns the id the next segment will have... assigned lazily. */
+COFFER_RESULT commitlog_roll(struct commitlog *l, uint64_t *next_segment_id);
+char *commitlog_segment_path(const struct coffer_table *t, uint64_t id);
+/* Replays segments with id >= from into fn (recovery). Truncates a torn tail
+ * of the last segment. Returns the highest segment id seen (0 if none). */
+COFFER_RESULT commitlog_replay(struct coffer_table *t, uint64_t from,
+			       void (*fn)(void *arg, struct coffer_slice key, struct coffer_slice value),
+			       void *arg, uint64_t *max_id);
+void commitlog_stats(struct commitlog *l, uint64_t *groups, uint64_t *writes);
+
+/* ---- manifest (manifest.c) ------------------------------------------------------- */
+
+#define MANIFEST_FILE_ID 1
+struct manifest {
+	uint64_t generation;
+	uint64_t next_file_id;
+	uint64_t replay_from;     /* first commit-log segment not yet flushed */
+	size_t n_sst;
+	uint64_t *sst_ids;
+};
+void manifest_free(struct manifest *m);
+COFFER_RESULT manifest_write(struct coffer_table *t, const struct manifest *m);
+/* Not found is COFFER_E_NOT_FOUND. */
+COFFER_RESULT manifest_read(struct coffer_table *t, struct manifest *out);
+
+/* ---- the table (table.c) --------------------------------------------------------- */
+
+#define MAX_IMMUTABLE 4
+
+struct coffer_table {
+	struct coffer_vfs *vfs;
+	const struct coffer_clock *clock;
+	const struct coffer_log *log;
+	size_t memtable_bytes, segment_bytes, block_bytes;
+	int compaction_threshold;
+	bool no_sync, foreground, no_compaction;
+	char *dir;
+	char *keyspace, *name;
+	char table_id[COFFER_TABLE_ID_LEN + 1];
+	struct coffer_table_schema schema;
+	struct coffer_keyring *kr;
+	struct block_cache *cache;
+	struct commitlog *clog;
+
+	pthread_rwlock_t state;       /* guards the lists below */
+	struct memtable *active;
+	struct memtable *imm[MAX_IMMUTABLE];
+	uint64_t imm_replay[MAX_IMMUTABLE]; /* first segment after each one's data */
+	size_t n_imm;
+	struct sstable **ssts;
+	size_t n_ssts;
+
+	pthread_mutex_t file_mu;      /* manifest writes, file ids, flush/compaction */
+	uint64_t next_file_id;        /* atomic */
+	uint64_t manifest_gen;
+	uint64_t replay_from;
+
+	pthread_t bg;
+	bool bg_running;
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+	bool bg_stop;
+	coffer_rc bg_error;
+
+	atomic_uint_fast64_t flushes, compactions;
+};
+
+uint64_t table_alloc_file_id(struct coffer_table *t);
+/* Leader-only: freezes the active memtable at a segment boundary. */
+COFFER_RESULT table_freeze_memtable(struct coffer_table *t);
+/* Applies a group's entries to the active memtable (leader). */
+COFFER_RESULT table_apply_entries(struct coffer_table *t, struct coffer_slice entries);
+/* Leader, before writing a group: backpressure (may flush or wait). */
+COFFER_RESULT table_before_write(struct coffer_table *t);
+/* Leader, after applying a group: may freeze and flush; never fails the
+ * group (problems are logged and retried). */
+void table_after_write(struct coffer_table *t);
+COFFER_RESULT table_flush_one(struct coffer_table *t);
+COFFER_RESULT table_commit_manifest(struct coffer_table *t);
+/* Iterate entries encoded as (varint klen, key, varint vlen, value)*. */
+COFFER_RESULT entries_next(struct coffer_reader *r, struct coffer_slice *k, struct coffer_slice *v);
+void entries_put(struct coffer_buf *b, struct coffer_slice k, struct coffer_slice v);
+
+/* compaction.c */
+COFFER_RESULT compaction_run(struct coffer_table *t, bool all);
+
+#endif

@@ -1,0 +1,84 @@
+"""Starting and stopping a real cofferd for integration tests.
+
+Every server is started on 127.0.0.1 with free ports (port 0, read back from
+cofferd's ready line) and a temporary data directory, and stopped by the test.
+"""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+
+BUILD = os.environ.get("COFFER_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+PASSWORD = "integration-test-password"
+
+
+class Cofferd:
+    def __init__(self, data=None, extra=(), password=PASSWORD):
+        self.tmp = None
+        if data is None:
+            self.tmp = tempfile.TemporaryDirectory(prefix="cofferd-test-")
+            data = os.path.join(self.tmp.name, "data")
+        self.data = data
+        self.extra = list(extra)
+        self.password = password
+        self.proc = None
+        self.port = None
+        self.kms_url = None
+
+    def start(self):
+        env = dict(os.environ)
+        env["COFFER_SUPERUSER_PASSWORD"] = self.password
+        log_dir = os.path.dirname(self.data) if self.tmp else tempfile.gettempdir()
+        self.log = open(os.path.join(log_dir, "cofferd-%d.log" % os.getpid()), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD, "cofferd"), "--data", self.data, "--listen", "127.0.0.1:0",
+             "--kms-listen", "127.0.0.1:0", "--log-level", "warn", *self.extra],
+            stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"CQL (127\.0\.0\.1):(\d+)", line)
+        if not m:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stdout.close()
+            self.log.close()
+            raise RuntimeError("cofferd did not start: %r (log: %s)" % (line, self.log.name))
+        self.port = int(m.group(2))
+        k = re.search(r"KMS API (http://\S+?),", line)
+        self.kms_url = k.group(1) if k else None
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.proc.stdout.close()
+            self.log.close()
+        self.proc = None
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        if self.tmp:
+            self.tmp.cleanup()
+
+
+def cluster(port, user="coffer", password=PASSWORD, **kw):
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster, ExecutionProfile, EXEC_PROFILE_DEFAULT
+    from cassandra.policies import WhiteListRoundRobinPolicy
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]),
+                               request_timeout=30)
+    return Cluster(["127.0.0.1"], port=port, protocol_version=4,
+                   auth_provider=PlainTextAuthProvider(user, password),
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                   connect_timeout=20, control_connection_timeout=20, **kw)
