@@ -1,21 +1,48 @@
 /*
- * main.c - `coffer`, the command-line tool: today `coffer version` and
- * `coffer help`; the CQL shell and the operator's commands (keys status,
- * dump, verify) join it with their issue.
+ * main.c - `coffer`, the command-line tool: a table of subcommands, each an
+ * entry point taking its own argv (argv[0] is the subcommand's name) and
+ * returning the exit status. Today: shell, version, help; the operator's
+ * commands (keys status, dump, verify) join the table with their issue.
+ *
+ * Exit status 2 means bad usage (an unknown command or option).
  */
 #include <stdio.h>
 #include <string.h>
 
-#define COFFER_VERSION "0.1.0"
+#include "cli/cli_internal.h"
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"shell", coffer_cli_shell, "an interactive CQL shell (cqlsh-like); -e/-f for scripts"},
+	{"version", cmd_version, "print coffer's version"},
+	{"help", cmd_help, "this text; `coffer COMMAND --help` for a command's options"},
+};
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: coffer COMMAND [options]\n"
-		"\n"
-		"commands:\n"
-		"  version     print coffer's version\n"
-		"  help        this text\n");
+	fprintf(f, "usage: coffer COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("coffer %s\n", COFFER_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	usage(stdout);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -24,14 +51,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("coffer %s\n", COFFER_VERSION);
-		return 0;
-	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
+	const char *name = argv[1];
+	if (strcmp(name, "--version") == 0)
+		name = "version";
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		name = "help";
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "coffer: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -47,12 +47,23 @@
  *  3. Storage column ids only grow (next_col_id); a dropped column's name
  *     loses its mapping, so a re-added column gets a fresh id.
  *  4. No user value reaches a log line; names of tables and keys only.
+ *  5. The catalog key is unwrapped (or, on first start, generated) with
+ *     bounded retries: a KMS that cannot be reached (UNAVAILABLE, TIMEOUT,
+ *     throttling) is retried with backoff for CATALOG_UNLOCK_BUDGET_US, then
+ *     open fails with COFFER_E_UNAVAILABLE saying the catalog could not be
+ *     unlocked. Any other KMS answer (disabled, denied, bad ciphertext) fails
+ *     at once. The plaintext catalog key is never written anywhere, so a
+ *     restart with the KMS unreachable cannot open the database at all.
+ *     TODO(issue 6, DESIGN rule 7): start anyway and serve nothing until the
+ *     KMS answers (retry the unlock in the background, then open the tables);
+ *     until then an outage at start is a clear startup error.
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
@@ -611,6 +622,53 @@ fail:
 	return rc;
 }
 
+/* Invariant 5. */
+#define CATALOG_UNLOCK_BUDGET_US (6 * COFFER_US_PER_SEC)
+
+static bool kms_unreachable(coffer_rc rc)
+{
+	return rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT || rc == COFFER_E_KMS_THROTTLING ||
+	       rc == COFFER_E_KMS_DEPENDENCY_TIMEOUT;
+}
+
+/* One unwrap (blob non-empty) or generate (blob empty) of the catalog key,
+ * retried while the KMS cannot be reached, within the budget. */
+static COFFER_RESULT catalog_key_call(struct coffer_db *db, struct coffer_slice wrapped,
+				      struct coffer_buf *blob, char arn[COFFER_KEY_ARN_MAX])
+{
+	int64_t start = coffer_clock_mono_us(db->clock);
+	int64_t pause_us = 200000;
+	int attempts = 0;
+	for (;;) {
+		coffer_rc rc;
+		attempts++;
+		if (wrapped.len)
+			rc = coffer_key_provider_decrypt(db->cfg.provider, wrapped, &catalog_ctx, NULL, NULL,
+							 &db->catalog_key, arn);
+		else
+			rc = coffer_key_provider_generate_data_key(db->cfg.provider, db->service_key,
+								   &catalog_ctx, NULL, &db->catalog_key,
+								   blob, arn);
+		if (rc == COFFER_OK || !kms_unreachable(rc))
+			return rc;
+		int64_t spent = coffer_clock_mono_us(db->clock) - start;
+		if (spent + pause_us > CATALOG_UNLOCK_BUDGET_US) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+			return coffer_error_set(COFFER_E_UNAVAILABLE, COFFER_WHERE,
+						"KMS unreachable (%d attempts "
+						"over %.1f s): %s",
+						attempts, (double)spent / 1e6, msg);
+		}
+		coffer_log_warn(db->log, "db", "catalog key: KMS unreachable (%s); retrying in %lld ms",
+				coffer_rc_name(rc), (long long)(pause_us / 1000));
+		struct timespec ts = {(time_t)(pause_us / COFFER_US_PER_SEC),
+				      (long)(pause_us % COFFER_US_PER_SEC) * 1000};
+		nanosleep(&ts, NULL);
+		pause_us = pause_us * 2 > COFFER_US_PER_SEC ? COFFER_US_PER_SEC : pause_us * 2;
+	}
+}
+
 /* Reads (or on first start creates) the catalog data key. */
 static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 {
@@ -620,8 +678,7 @@ static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 	char *path = path_in(db, "schema/catalog.key");
 	*created = false;
 	if (!coffer_fs_exists(path)) {
-		TRY_FAIL(coffer_key_provider_generate_data_key(db->cfg.provider, db->service_key, &catalog_ctx, NULL,
-							      &db->catalog_key, &blob, arn));
+		TRY_FAIL(catalog_key_call(db, coffer_slice_of(NULL, 0), &blob, arn));
 		coffer_buf_put(&file, CATALOG_KEY_MAGIC, 4);
 		coffer_buf_put_u8(&file, CATALOG_FORMAT);
 		coffer_buf_put_lenbytes(&file, blob.ptr, blob.len);
@@ -638,7 +695,7 @@ static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 	TRY_FAIL(coffer_reader_skip(&r, 5));
 	TRY_FAIL(coffer_reader_lenbytes(&r, COFFER_KEY_PROVIDER_MAX_BLOB, &b));
 	TRY_FAIL(coffer_reader_end(&r));
-	TRY_FAIL(coffer_key_provider_decrypt(db->cfg.provider, b, &catalog_ctx, NULL, NULL, &db->catalog_key, arn));
+	TRY_FAIL(catalog_key_call(db, b, NULL, arn));
 fail:
 	if (rc != COFFER_OK)
 		coffer_error_wrap("catalog key %s: ", path);
@@ -741,6 +798,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	pthread_mutex_init(&db->prepared_lock, NULL);
 	for (size_t i = 0; i < DB_DML_LOCKS; i++)
 		pthread_mutex_init(&db->dml_locks[i], NULL);
+	db_batchlog_init(db);
 	coffer_catalog_init(&db->catalog);
 	schema_dir = path_in(db, "schema");
 	data = path_in(db, "data");
@@ -772,6 +830,13 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 		TRY_FAIL(rc);
 		TRY_FAIL(db_save_catalog(db));
 	}
+	/* Logged batches a crash interrupted (batchlog.c). One that cannot be
+	 * replayed is logged and kept; the database still opens. */
+	size_t replayed;
+	if (db_batchlog_replay(db, &replayed) != COFFER_OK)
+		coffer_log_error(db->log, "db", "some batch logs were not replayed: %s", coffer_error_msg());
+	else if (replayed)
+		coffer_log_warn(db->log, "db", "%zu interrupted logged batches replayed", replayed);
 	new_uuid(db->schema_version);
 	free(schema_dir);
 	free(cat);
@@ -802,6 +867,7 @@ void coffer_db_close(struct coffer_db *db)
 	free(db->roles);
 	db_prepared_free(db);
 	coffer_secret_free(&db->catalog_key);
+	db_batchlog_close(db);
 	pthread_rwlock_destroy(&db->schema_lock);
 	pthread_mutex_destroy(&db->prepared_lock);
 	for (size_t i = 0; i < DB_DML_LOCKS; i++)

@@ -107,6 +107,14 @@ struct coffer_db {
 	/* (added by db.c) A hash of no one's password, verified for unknown
 	 * roles so a login takes as long whether the role exists or not. */
 	char *dummy_hash;
+	/* (added by batchlog.c) The batchlog key (made at the first logged
+	 * multi-table batch) and its KMS ciphertext, under blog_lock. */
+	pthread_mutex_t blog_lock;
+	struct coffer_secret blog_key;
+	struct coffer_buf blog_blob;
+	/* (added by batchlog.c) Tests only: a logged batch writes its batch
+	 * log and stops there, as if the process died before applying it. */
+	bool batchlog_test_skip_apply;
 };
 
 /* The execution of one statement. The caller (handler.c) fills the inputs;
@@ -214,6 +222,45 @@ COFFER_RESULT exec_batch(struct coffer_exec *x);
 COFFER_RESULT exec_term_value(struct coffer_exec *x, const struct coffer_cql_term *term,
 			      const struct coffer_datatype *type, const char *column,
 			      struct coffer_slice *out, bool *is_null, bool *is_unset);
+
+/* ---- batchlog.c: logged multi-table batches (DESIGN.md rule 8) ---- */
+/* The mutations of a batch as exec_dml.c builds them. Owned by the caller;
+ * its bytes live in secret memory and are wiped by db_blog_free. */
+struct db_blog;
+struct db_blog *db_blog_new(void);
+void db_blog_free(struct db_blog *b);
+/* Registers a new mutation of t (pk: its partition key components). b may
+ * be NULL (nothing recorded). */
+void db_blog_mutation(struct db_blog *b, const struct db_table *t, const struct coffer_mutation *m,
+		      const struct coffer_slice *pk, size_t n);
+/* The coffer_mutation_* builders, also recording into b when b is not NULL
+ * (m must have been registered with db_blog_mutation). */
+void db_mut_set(struct db_blog *b, struct coffer_mutation *m, const struct coffer_slice *ck, size_t n_ck,
+		uint32_t column, struct coffer_slice value, int64_t ts, uint32_t ttl);
+void db_mut_set_static(struct db_blog *b, struct coffer_mutation *m, uint32_t column, struct coffer_slice value,
+		       int64_t ts, uint32_t ttl);
+void db_mut_delete_cell(struct db_blog *b, struct coffer_mutation *m, const struct coffer_slice *ck, size_t n_ck,
+			uint32_t column, int64_t ts);
+void db_mut_delete_static(struct db_blog *b, struct coffer_mutation *m, uint32_t column, int64_t ts);
+void db_mut_row_marker(struct db_blog *b, struct coffer_mutation *m, const struct coffer_slice *ck, size_t n_ck,
+		       int64_t ts, uint32_t ttl);
+void db_mut_delete_row(struct db_blog *b, struct coffer_mutation *m, const struct coffer_slice *ck, size_t n_ck,
+		       int64_t ts);
+void db_mut_delete_range(struct db_blog *b, struct coffer_mutation *m, const struct coffer_bound *start,
+			 const struct coffer_bound *end, int64_t ts);
+void db_mut_delete_partition(struct db_blog *b, struct coffer_mutation *m, int64_t ts);
+/* Seals b into DIR/batchlog/<id>.blog, durable on return; *path (the
+ * caller frees it) is what db_batchlog_done removes after the applies. */
+COFFER_RESULT db_batchlog_write(struct coffer_db *db, const struct db_blog *b, char **path);
+COFFER_RESULT db_batchlog_done(struct coffer_db *db, const char *path);
+/* coffer_db_open: init (before anything can fail), then replay once the
+ * tables are open: every DIR/batchlog/<id>.blog is applied and removed. A file
+ * that cannot be replayed is logged and kept; the first such error is
+ * returned (naming the file) after all were tried. *replayed counts the
+ * files applied. */
+void db_batchlog_init(struct coffer_db *db);
+COFFER_RESULT db_batchlog_replay(struct coffer_db *db, size_t *replayed);
+void db_batchlog_close(struct coffer_db *db);
 
 /* ---- exec_select.c ---- */
 COFFER_RESULT exec_select(struct coffer_exec *x);

@@ -1,6 +1,8 @@
 /*
  * exec_dml.c - INSERT, UPDATE, DELETE and BATCH: statements to storage
- * mutations, applied with one coffer_table_apply per table.
+ * mutations, applied with one coffer_table_apply per table. A LOGGED batch
+ * over several tables is first written to the batch log (batchlog.c), so a
+ * crash between two tables' applies is completed at the next start.
  *
  * Storage layout of a row (column ids from db_column_id):
  *   - INSERT writes a row marker (the row exists with every column null);
@@ -24,7 +26,8 @@
  * Invariants:
  *  1. A statement either applies all its mutations or none (one apply per
  *     table; a conditional statement or batch applies only when every
- *     condition holds).
+ *     condition holds; across tables, a logged batch is made whole by the
+ *     batch log's replay after a crash).
  *  2. No user value reaches a message or a log line; messages name columns.
  */
 #include <stdlib.h>
@@ -78,6 +81,7 @@ struct dml {
 	int64_t batch_ts;          /* batch USING TIMESTAMP, or INT64_MIN */
 	bool counter_batch;
 	int batch_kind;            /* -1: not a batch */
+	struct db_blog *blog;      /* a logged multi-table batch's record, or NULL */
 };
 
 /* The stored state of one row, copied into the arena. */
@@ -115,6 +119,7 @@ static struct coffer_mutation *new_mutation(struct dml *d, struct db_table *t, c
 	}
 	struct coffer_mutation *m = coffer_mutation_new(t->store, pk, n);
 	g->m[g->n++] = m;
+	db_blog_mutation(d->blog, t, m, pk, n);
 	return m;
 }
 
@@ -127,6 +132,7 @@ static void dml_free(struct dml *d)
 	}
 	free(d->groups);
 	free(d->pend);
+	db_blog_free(d->blog);
 }
 
 static COFFER_RESULT using_ts(struct dml *d, const struct coffer_cql_using *u, int64_t *out)
@@ -396,13 +402,13 @@ static void put_cell(struct dml *d, struct target *g, const struct coffer_column
 		is_null = true;
 	if (is_null) {
 		if (st)
-			coffer_mutation_delete_static(g->m, id, ts);
+			db_mut_delete_static(d->blog, g->m, id, ts);
 		else
-			coffer_mutation_delete_cell(g->m, g->ck, g->n_ck, id, ts);
+			db_mut_delete_cell(d->blog, g->m, g->ck, g->n_ck, id, ts);
 	} else if (st) {
-		coffer_mutation_set_static(g->m, id, v, ts, g->ttl);
+		db_mut_set_static(d->blog, g->m, id, v, ts, g->ttl);
 	} else {
-		coffer_mutation_set(g->m, g->ck, g->n_ck, id, v, ts, g->ttl);
+		db_mut_set(d->blog, g->m, g->ck, g->n_ck, id, v, ts, g->ttl);
 	}
 	if (rmw || c->type->kind == COFFER_DT_COUNTER || coffer_datatype_is_multicell(c->type))
 		pending_add(d, g->t, g->pk, g->ck, g->n_ck, id, st, v, is_null, ts);
@@ -801,7 +807,7 @@ static COFFER_RESULT build_insert(struct dml *d, const struct coffer_cql_stmt *s
 	}
 	g.m = new_mutation(d, t, key, def->npartition);
 	if (!static_row)
-		coffer_mutation_row_marker(g.m, g.ck, g.n_ck, g.ts, g.ttl);
+		db_mut_row_marker(d->blog, g.m, g.ck, g.n_ck, g.ts, g.ttl);
 	for (size_t i = 0; i < ins->ncolumns; i++) {
 		const struct coffer_column *c = cols[i];
 		if (c->kind == COFFER_COLUMN_PARTITION_KEY || c->kind == COFFER_COLUMN_CLUSTERING)
@@ -1030,18 +1036,18 @@ static COFFER_RESULT build_delete(struct dml *d, const struct coffer_cql_stmt *s
 		}
 		if (def->nclustering == 0 || (!w.ck_restricted)) {
 			if (def->nclustering == 0)
-				coffer_mutation_delete_row(g.m, NULL, 0, ts);
+				db_mut_delete_row(d->blog, g.m, NULL, 0, ts);
 			else
-				coffer_mutation_delete_partition(g.m, ts);
+				db_mut_delete_partition(d->blog, g.m, ts);
 			continue;
 		}
 		if (w.ck_rows) {
 			for (size_t r = 0; r < w.n_ck_rows; r++)
-				coffer_mutation_delete_row(g.m, w.ck_rows[r], def->nclustering, ts);
+				db_mut_delete_row(d->blog, g.m, w.ck_rows[r], def->nclustering, ts);
 			continue;
 		}
 		/* A prefix and/or a range: a range tombstone. */
-		coffer_mutation_delete_range(g.m, &w.lower, &w.upper, ts);
+		db_mut_delete_range(d->blog, g.m, &w.lower, &w.upper, ts);
 	}
 	return COFFER_OK;
 }
@@ -1155,6 +1161,7 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 	size_t locks[DB_DML_LOCKS];
 	size_t nlocks = 0;
 	const struct coffer_tabledef *first_def = NULL;
+	char *blog_path = NULL;
 	const struct coffer_proto_value *saved_values = x->values;
 	size_t saved_n = x->n_values;
 
@@ -1163,6 +1170,7 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 		TRY_FAIL(using_ts(&d, &batch->u.batch.using_, &d.batch_ts));
 	/* Locks first, in stripe order, for the tables that need them. */
 	bool want_lock = false;
+	bool several_tables = false;
 	for (size_t i = 0; i < n; i++)
 		want_lock = want_lock || needs_lock(stmts[i]);
 	for (size_t i = 0; i < n; i++) {
@@ -1170,6 +1178,7 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 		TRY_FAIL(open_table(x, stmt_table(stmts[i]), &t));
 		if (!first_def)
 			first_def = t->def;
+		several_tables = several_tables || t->def != first_def;
 		if (!want_lock && !is_counter_table(t->def))
 			continue;
 		size_t s = lock_stripe(t);
@@ -1187,6 +1196,10 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 		}
 	for (size_t i = 0; i < nlocks; i++)
 		pthread_mutex_lock(&x->db->dml_locks[locks[i]]);
+	/* A logged batch over several tables goes through the batch log
+	 * (batchlog.c): one table's apply is atomic by itself. */
+	if (batch && batch->u.batch.type == COFFER_CQL_BATCH_LOGGED && several_tables)
+		d.blog = db_blog_new();
 	for (size_t i = 0; i < n; i++) {
 		if (batch && x->batch_values) {
 			x->values = x->batch_values[i];
@@ -1199,9 +1212,18 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 	}
 	x->values = saved_values;
 	x->n_values = saved_n;
-	if (d.applied) {
+	if (d.applied && d.blog && d.ngroups > 1)
+		TRY_FAIL(db_batchlog_write(x->db, d.blog, &blog_path));
+	/* Tests only: "crash" once the log is durable, before any apply. */
+	if (d.applied && !(blog_path && x->db->batchlog_test_skip_apply)) {
 		for (size_t i = 0; i < d.ngroups; i++)
 			TRY_FAIL(coffer_table_apply(d.groups[i].t->store, d.groups[i].m, d.groups[i].n));
+		/* Applied and durable: the log is done. On an error above it
+		 * stays, and the next start applies the whole batch. */
+		if (blog_path && db_batchlog_done(x->db, blog_path) != COFFER_OK)
+			/* Applied all the same: a log left behind is only replayed
+			 * again at the next start (idempotent). */
+			coffer_log_warn(x->db->log, "db", "%s", coffer_error_msg());
 	}
 	if (d.conditional)
 		TRY_FAIL(write_applied(&d, d.adef ? d.adef : first_def));
@@ -1214,6 +1236,7 @@ fail:
 		pthread_mutex_unlock(&x->db->dml_locks[locks[i]]);
 	pthread_rwlock_unlock(&x->db->schema_lock);
 	dml_free(&d);
+	free(blog_path);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "keys/provider_internal.h"
 
 static void count(struct coffer_key_provider *p, enum coffer_key_provider_op op)
 {
@@ -211,4 +212,21 @@ void coffer_key_provider_free(struct coffer_key_provider *p)
 	if (p->ops->destroy)
 		p->ops->destroy(p);
 	free(p);
+}
+
+void coffer_key_ctx_to_kms(const struct coffer_key_context *in, struct coffer_kms_context_pair *pairs,
+			   struct coffer_kms_context *out)
+{
+	size_t n = in ? in->n : 0;
+	for (size_t i = 0; i < n; i++) {
+		pairs[i].key = in->pairs[i].key;
+		pairs[i].value = in->pairs[i].value;
+	}
+	out->pairs = pairs;
+	out->n = n;
+}
+
+void coffer_key_copy_arn(char dst[COFFER_KEY_ARN_MAX], const char *src)
+{
+	snprintf(dst, COFFER_KEY_ARN_MAX, "%s", src);
 }

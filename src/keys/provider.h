@@ -167,4 +167,26 @@ struct coffer_kms;
  * the provider. */
 struct coffer_key_provider *coffer_key_provider_embedded(struct coffer_kms *kms);
 
+/* ---- the remote provider ---------------------------------------------------- */
+
+struct coffer_kms_client_config;
+/* A provider over a remote KMS (coffer-kms or AWS KMS) through the SigV4
+ * client (kmsapi/kms_client.h); cfg is copied (the secret into secret
+ * memory), and the client connects lazily, so this succeeds while the KMS is
+ * down. It acts as the principal owning cfg's access key; grants without an
+ * explicit grantee go to arn:<partition>:iam::<account>:user/coffer-service
+ * (the account of the key). On success *out is the caller's
+ * (coffer_key_provider_free). */
+COFFER_RESULT coffer_key_provider_remote(const struct coffer_kms_client_config *cfg,
+					 struct coffer_key_provider **out);
+/* The KMS's coffer service key (KeyManager "AWS": coffer-kms lists and shows
+ * it only to its coffer-service principal), found with ListKeys and
+ * DescribeKey. COFFER_E_KMS_NOT_FOUND if the credentials see none,
+ * COFFER_E_UNAVAILABLE if the KMS cannot be reached. */
+COFFER_RESULT coffer_key_provider_remote_service_key(struct coffer_key_provider *p,
+						     char key_arn[COFFER_KEY_ARN_MAX]);
+/* The endpoint URL of a remote provider (borrowed, lives as long as p);
+ * NULL for any other provider. */
+const char *coffer_key_provider_remote_endpoint(const struct coffer_key_provider *p);
+
 #endif

@@ -7,6 +7,7 @@
  * in both deployments.
  */
 #include "keys/provider.h"
+#include "keys/provider_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,25 +33,6 @@ static void caller_of(struct coffer_key_provider *self, const struct coffer_key_
 	c->n_grant_tokens = g ? g->n : 0;
 }
 
-/* struct coffer_key_context_pair and struct coffer_kms_context_pair are both
- * two const char pointers, but we copy rather than rely on layout. */
-static void ctx_of(const struct coffer_key_context *in, struct coffer_kms_context_pair *pairs,
-		   struct coffer_kms_context *out)
-{
-	size_t n = in ? in->n : 0;
-	for (size_t i = 0; i < n; i++) {
-		pairs[i].key = in->pairs[i].key;
-		pairs[i].value = in->pairs[i].value;
-	}
-	out->pairs = pairs;
-	out->n = n;
-}
-
-static void copy_arn(char dst[COFFER_KEY_ARN_MAX], const char *src)
-{
-	snprintf(dst, COFFER_KEY_ARN_MAX, "%s", src);
-}
-
 static coffer_rc e_generate(struct coffer_key_provider *self, const char *key_ref,
 			    const struct coffer_key_context *ctx, const struct coffer_key_grants *grants,
 			    struct coffer_secret *plaintext, struct coffer_buf *blob,
@@ -61,10 +43,10 @@ static coffer_rc e_generate(struct coffer_key_provider *self, const char *key_re
 	struct coffer_kms_context kctx;
 	char arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
-	ctx_of(ctx, pairs, &kctx);
+	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
 	TRY(coffer_kms_generate_data_key(kms_of(self), &c, key_ref, COFFER_KEY_BYTES, &kctx,
 					 plaintext, blob, arn));
-	copy_arn(key_arn, arn);
+	coffer_key_copy_arn(key_arn, arn);
 	return COFFER_OK;
 }
 
@@ -78,9 +60,9 @@ static coffer_rc e_decrypt(struct coffer_key_provider *self, struct coffer_slice
 	struct coffer_kms_context kctx;
 	char arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
-	ctx_of(ctx, pairs, &kctx);
+	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
 	TRY(coffer_kms_decrypt(kms_of(self), &c, blob, &kctx, key_ref, plaintext, arn));
-	copy_arn(key_arn, arn);
+	coffer_key_copy_arn(key_arn, arn);
 	return COFFER_OK;
 }
 
@@ -94,10 +76,10 @@ static coffer_rc e_reencrypt(struct coffer_key_provider *self, struct coffer_sli
 	struct coffer_kms_context kctx;
 	char src_arn[COFFER_KMS_ARN_MAX] = {0}, dst_arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
-	ctx_of(ctx, pairs, &kctx);
+	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
 	TRY(coffer_kms_reencrypt(kms_of(self), &c, blob, &kctx, src_key_ref, dst_key_ref, &kctx,
 				 blob_out, src_arn, dst_arn));
-	copy_arn(dst_key_arn, dst_arn);
+	coffer_key_copy_arn(dst_key_arn, dst_arn);
 	return COFFER_OK;
 }
 
@@ -110,7 +92,7 @@ static coffer_rc e_describe(struct coffer_key_provider *self, const char *key_re
 	caller_of(self, NULL, &c);
 	TRY(coffer_kms_describe_key(kms_of(self), &c, key_ref, &info));
 	snprintf(out->key_id, sizeof(out->key_id), "%s", info.key_id);
-	copy_arn(out->arn, info.arn);
+	coffer_key_copy_arn(out->arn, info.arn);
 	out->service_owned = info.service_owned;
 	switch (info.state) {
 	case COFFER_KMS_KEY_ENABLED: out->state = COFFER_KEY_STATE_ENABLED; break;
@@ -130,7 +112,7 @@ static coffer_rc e_create_grant(struct coffer_key_provider *self,
 	struct coffer_kms_context kctx;
 	char id[COFFER_KMS_GRANT_ID_MAX] = {0};
 	caller_of(self, NULL, &c);
-	ctx_of(req->context_subset, pairs, &kctx);
+	coffer_key_ctx_to_kms(req->context_subset, pairs, &kctx);
 	struct coffer_kms_create_grant_req kreq = {
 		.key_ref = req->key_ref,
 		.grantee_principal =

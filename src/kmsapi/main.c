@@ -19,6 +19,11 @@
  *     close the engine, exit 0.
  *  5. "coffer-kms listening on http(s)://HOST:PORT" is printed (and flushed)
  *     once, only when the socket accepts connections.
+ *  6. Every start makes sure the coffer service key exists (Keyspaces' "AWS
+ *     owned key", coffer_kms_service_key) and logs its ARN, so a cofferd that
+ *     reaches this KMS remotely with the coffer-service principal's
+ *     credentials finds it (ListKeys + DescribeKey, KeyManager "AWS"): the
+ *     engine lets no alias point at it and shows it to no other principal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +292,17 @@ int main(int argc, char **argv)
 	if (rc != COFFER_OK) {
 		die("creating the admin principal", rc);
 		goto out;
+	}
+	{
+		char service_key[COFFER_KMS_ARN_MAX];
+
+		rc = coffer_kms_service_key(d.kms, service_key);
+		if (rc != COFFER_OK) {
+			die("creating the coffer service key", rc);
+			goto out;
+		}
+		coffer_log_info(&log, "kms", "coffer service key: %s (for the %s principal)",
+				service_key, COFFER_KMS_SERVICE_PRINCIPAL_NAME);
 	}
 	d.base = event_base_new();
 	if (!d.base) {

@@ -4,11 +4,19 @@
  *   cofferd --data DIR [--listen 127.0.0.1:9042] [--tls-listen 127.0.0.1:9142
  *           --tls-cert F --tls-key F] [--kms embedded] [--kms-listen 127.0.0.1:9942]
  *           [--auth password|none] [--key-cache-idle 5m] [--log-level info]
+ *   cofferd --data DIR --kms URL --kms-credentials FILE [--kms-profile P]
+ *           [--kms-region local] [--kms-ca FILE] [--kms-service-key REF] ...
  *
- * One process is a complete system: the KMS engine over DIR/kms (its AWS-KMS
- * API served on a loopback listener, admin credentials in
+ * By default one process is a complete system: the KMS engine over DIR/kms
+ * (its AWS-KMS API served on a loopback listener, admin credentials in
  * DIR/kms/admin.credentials), the key hierarchy, the storage engine under
  * DIR/data, the catalog under DIR/schema, and the CQL native protocol.
+ * With --kms URL the KMS is a separate coffer-kms (or AWS KMS) reached with
+ * the remote key provider, signing as the coffer-service principal whose
+ * credentials are in FILE; no KMS engine or KMS API listener runs here, and
+ * the service key is the KMS's coffer service key (found with ListKeys +
+ * DescribeKey) unless --kms-service-key names one (docs/kms-api.md, "Running
+ * cofferd against a separate coffer-kms").
  *
  * Threads: the CQL loop runs on the main thread, the KMS API loop on its own
  * thread, requests on the server's workers; a signal thread turns SIGTERM and
@@ -20,6 +28,13 @@
  *     core dumps off before anything is loaded.
  *  2. Listeners default to loopback; --auth none is refused on any other
  *     address, and so is the plaintext KMS API.
+ *  3. A remote KMS is reached over https unless its URL's host is a
+ *     loopback address; its secret access key is read into secret memory,
+ *     handed to the client (which copies it into its own) and wiped; it is
+ *     never printed or logged.
+ *  4. A KMS that cannot be reached at start is retried for a few seconds
+ *     (the client's retries, then the catalog unlock's); after that cofferd
+ *     exits 1 with "cannot reach the KMS at URL ..." (db.c invariant 5).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +51,7 @@
 #include "db/db.h"
 #include "keys/keys.h"
 #include "kms/kms.h"
+#include "kmsapi/kms_client.h"
 #include "kmsapi/kmsapi.h"
 #include "server/server.h"
 #include "util/util.h"
@@ -46,6 +62,7 @@ struct opts {
 	const char *tls_listen, *tls_cert, *tls_key;
 	const char *kms;
 	const char *kms_listen;
+	const char *kms_credentials, *kms_profile, *kms_region, *kms_ca, *kms_service_key;
 	const char *auth;
 	const char *log_level;
 	int64_t key_cache_idle_us;
@@ -66,6 +83,13 @@ static void usage(FILE *f)
 		"  --kms embedded           host the KMS in-process over DIR/kms (the default)\n"
 		"  --kms-listen HOST:PORT   the embedded KMS's AWS-KMS API (default 127.0.0.1:9942;\n"
 		"                           'none' to serve none); credentials in DIR/kms/admin.credentials\n"
+		"  --kms URL                a separate coffer-kms or AWS KMS instead (https, or http on\n"
+		"                           loopback); --kms-listen is then ignored\n"
+		"  --kms-credentials FILE   its coffer-service credentials (AWS shared-credentials file)\n"
+		"  --kms-profile NAME       profile in FILE (default: 'default', else 'coffer-service')\n"
+		"  --kms-region R           signing region (default local)\n"
+		"  --kms-ca FILE            PEM trust anchors for an https KMS (default: system store)\n"
+		"  --kms-service-key REF    the service key (default: the KMS's coffer service key)\n"
 		"  --auth password|none     PasswordAuthenticator (default); none only on loopback\n"
 		"  --key-cache-idle DUR     wipe a table key unused this long (default 5m)\n"
 		"  --key-cache-max-age DUR  wipe a table key this long after it was fetched (default 1h)\n"
@@ -86,6 +110,39 @@ static int duration_flag(const char *flag, const char *v, int64_t *out)
 	return 0;
 }
 
+/* Invariant 3: http:// only to a loopback host. */
+static int check_kms_url(const char *url)
+{
+	const char *h;
+	char host[256];
+	size_t n;
+	if (strncmp(url, "https://", 8) == 0)
+		return 0;
+	if (strncmp(url, "http://", 7) != 0) {
+		fprintf(stderr, "cofferd: --kms %s: expected 'embedded' or an http(s):// URL\n", url);
+		return -1;
+	}
+	h = url + 7;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		h++;
+	} else {
+		n = strcspn(h, ":/");
+	}
+	if (n == 0 || n >= sizeof(host)) {
+		fprintf(stderr, "cofferd: --kms %s: no host\n", url);
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = 0;
+	if (!coffer_kmsapi_is_loopback(host)) {
+		fprintf(stderr, "cofferd: --kms %s: refusing plaintext HTTP to %s, which is not a loopback "
+				"address; use https://\n", url, host);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
@@ -96,6 +153,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"tls-key", required_argument, NULL, 'k'},
 		{"kms", required_argument, NULL, 'K'},
 		{"kms-listen", required_argument, NULL, 'P'},
+		{"kms-credentials", required_argument, NULL, 'C'},
+		{"kms-profile", required_argument, NULL, 'p'},
+		{"kms-region", required_argument, NULL, 'r'},
+		{"kms-ca", required_argument, NULL, 'A'},
+		{"kms-service-key", required_argument, NULL, 'S'},
 		{"auth", required_argument, NULL, 'a'},
 		{"key-cache-idle", required_argument, NULL, 'i'},
 		{"key-cache-max-age", required_argument, NULL, 'm'},
@@ -121,6 +183,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'k': o->tls_key = optarg; break;
 		case 'K': o->kms = optarg; break;
 		case 'P': o->kms_listen = optarg; break;
+		case 'C': o->kms_credentials = optarg; break;
+		case 'p': o->kms_profile = optarg; break;
+		case 'r': o->kms_region = optarg; break;
+		case 'A': o->kms_ca = optarg; break;
+		case 'S': o->kms_service_key = optarg; break;
 		case 'a': o->auth = optarg; break;
 		case 'i': if (duration_flag("--key-cache-idle", optarg, &o->key_cache_idle_us)) return -1; break;
 		case 'm': if (duration_flag("--key-cache-max-age", optarg, &o->key_cache_max_age_us)) return -1; break;
@@ -140,8 +207,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if (strcmp(o->kms, "embedded") != 0) {
-		fprintf(stderr, "cofferd: --kms %s: only the embedded KMS is available in this build "
-				"(a remote KMS comes with customer managed keys)\n", o->kms);
+		if (check_kms_url(o->kms) != 0)
+			return -1;
+		if (!o->kms_credentials) {
+			fprintf(stderr, "cofferd: --kms %s needs --kms-credentials FILE (the coffer-service "
+					"principal's access key)\n", o->kms);
+			return -1;
+		}
+		o->kms_listen = "none"; /* no engine here, so no KMS API to serve */
+	} else if (o->kms_credentials || o->kms_profile || o->kms_region || o->kms_ca ||
+		   o->kms_service_key) {
+		fprintf(stderr, "cofferd: --kms-credentials, --kms-profile, --kms-region, --kms-ca and "
+				"--kms-service-key go with --kms URL\n");
 		return -1;
 	}
 	if (strcmp(o->auth, "password") != 0 && strcmp(o->auth, "none") != 0) {
@@ -195,6 +272,96 @@ static int split(const char *hostport, char *host, size_t cap, uint16_t *port)
 		return -1;
 	*port = (uint16_t)p;
 	return 0;
+}
+
+/* ---- a remote KMS ------------------------------------------------------------------ */
+
+#define REMOTE_START_BUDGET_US (6 * COFFER_US_PER_SEC)
+
+static bool kms_unreachable(coffer_rc rc)
+{
+	return rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT || rc == COFFER_E_KMS_THROTTLING;
+}
+
+/* The remote provider and the service key's ARN. Credentials: --kms-profile,
+ * else "default", else "coffer-service" (what `coffer-kms principal create
+ * coffer-service` prints). Returns 0, or 1 after saying why on stderr. */
+static int open_remote_kms(const struct opts *o, struct coffer_key_provider **provider,
+			   char service_key[COFFER_KEY_ARN_MAX])
+{
+	char *akid = NULL;
+	struct coffer_secret secret = {0};
+	coffer_rc rc;
+	if (o->kms_profile) {
+		rc = coffer_kms_client_read_credentials(o->kms_credentials, o->kms_profile, &akid, &secret);
+	} else {
+		rc = coffer_kms_client_read_credentials(o->kms_credentials, "default", &akid, &secret);
+		if (rc != COFFER_OK)
+			rc = coffer_kms_client_read_credentials(o->kms_credentials,
+								COFFER_KMS_SERVICE_PRINCIPAL_NAME, &akid,
+								&secret);
+	}
+	if (rc != COFFER_OK) {
+		fprintf(stderr, "cofferd: --kms-credentials: %s\n", coffer_error_msg());
+		return 1;
+	}
+	struct coffer_kms_client_config cfg;
+	coffer_kms_client_config_default(&cfg);
+	cfg.endpoint = o->kms;
+	cfg.region = o->kms_region ? o->kms_region : "local";
+	cfg.access_key_id = akid;
+	cfg.secret_access_key = coffer_slice_of(secret.ptr, secret.len);
+	cfg.ca_file = o->kms_ca;
+	/* Short enough that an unreachable KMS at start is reported in seconds;
+	 * the catalog unlock adds its own bounded retries. */
+	cfg.timeout_us = 3 * COFFER_US_PER_SEC;
+	cfg.max_attempts = 4;
+	cfg.backoff_base_us = 100000;
+	cfg.backoff_max_us = COFFER_US_PER_SEC;
+	rc = coffer_key_provider_remote(&cfg, provider);
+	free(akid);
+	coffer_secret_free(&secret);
+	if (rc != COFFER_OK) {
+		fprintf(stderr, "cofferd: --kms %s: %s\n", o->kms, coffer_error_msg());
+		return 1;
+	}
+	/* A key ARN is taken as given: the catalog unlock is the first use and
+	 * checks it; an id or alias needs DescribeKey to become an ARN. */
+	if (o->kms_service_key && strncmp(o->kms_service_key, "arn:", 4) == 0 &&
+	    strstr(o->kms_service_key, ":key/")) {
+		snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", o->kms_service_key);
+		return 0;
+	}
+	const struct coffer_clock *clk = coffer_clock_system();
+	int64_t start = coffer_clock_mono_us(clk);
+	for (;;) {
+		if (o->kms_service_key) {
+			struct coffer_key_description d;
+			rc = coffer_key_provider_describe_key(*provider, o->kms_service_key, &d);
+			if (rc == COFFER_OK && d.state != COFFER_KEY_STATE_ENABLED) {
+				fprintf(stderr, "cofferd: --kms-service-key %s: the key %s is not enabled\n",
+					o->kms_service_key, d.arn);
+				return 1;
+			}
+			if (rc == COFFER_OK)
+				snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", d.arn);
+		} else {
+			rc = coffer_key_provider_remote_service_key(*provider, service_key);
+		}
+		if (rc == COFFER_OK)
+			return 0;
+		if (!kms_unreachable(rc) || coffer_clock_mono_us(clk) - start > REMOTE_START_BUDGET_US)
+			break;
+		struct timespec ts = {0, 500000000};
+		nanosleep(&ts, NULL);
+	}
+	if (kms_unreachable(rc))
+		fprintf(stderr, "cofferd: cannot reach the KMS at %s to find the coffer service key: %s: %s\n",
+			o->kms, coffer_rc_name(rc), coffer_error_msg());
+	else
+		fprintf(stderr, "cofferd: the KMS at %s: cannot use the service key: %s: %s\n", o->kms,
+			coffer_rc_name(rc), coffer_error_msg());
+	return 1;
 }
 
 /* ---- the glue between the server and the database ------------------------------ */
@@ -261,7 +428,11 @@ static void *signal_thread(void *arg)
 	sigwait(&a->sigs, &sig);
 	coffer_log_info(a->log, "cofferd", "signal %d: stopping", sig);
 	coffer_server_stop(a->server);
-	return NULL;
+	/* A second signal while stopping means "now": everything acknowledged
+	 * is in the commit logs already, so nothing is lost by not flushing. */
+	sigwait(&a->sigs, &sig);
+	coffer_log_warn(a->log, "cofferd", "signal %d again: exiting without flushing", sig);
+	_exit(3);
 }
 
 int main(int argc, char **argv)
@@ -304,13 +475,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cofferd: %s\n", coffer_error_msg());
 		return 1;
 	}
-	/* The KMS. */
+	/* The KMS: a remote one, or the embedded engine. */
+	bool remote = strcmp(o.kms, "embedded") != 0;
+	char service_key[COFFER_KMS_ARN_MAX];
+	char kms_url[160] = "";
+	if (remote) {
+		if (open_remote_kms(&o, &provider, service_key) != 0)
+			goto out;
+		goto keys;
+	}
 	kms_dir = coffer_path_join(o.data, "kms");
 	struct coffer_kms_config kcfg;
 	coffer_kms_config_default(&kcfg);
 	kcfg.data_dir = kms_dir;
 	kcfg.log = &log;
-	char service_key[COFFER_KMS_ARN_MAX];
 	if (coffer_kms_open(&kcfg, &a.kms) != COFFER_OK || coffer_kms_service_key(a.kms, service_key) != COFFER_OK ||
 	    coffer_kmsapi_ensure_admin_credentials(a.kms, kms_dir, &log) != COFFER_OK) {
 		fprintf(stderr, "cofferd: embedded KMS: %s: %s\n", coffer_rc_name(coffer_error_code()), coffer_error_msg());
@@ -320,7 +498,6 @@ int main(int argc, char **argv)
 	tick = event_new(a.kms_base, -1, EV_PERSIST, kms_tick, &a);
 	struct timeval one = {1, 0};
 	event_add(tick, &one);
-	char kms_url[160] = "";
 	if (o.kms_listen) {
 		struct coffer_kmsapi_server_config scfg;
 		char host[128];
@@ -342,8 +519,11 @@ int main(int argc, char **argv)
 		goto out;
 	kms_running = true;
 
-	/* Keys and the database. */
 	provider = coffer_key_provider_embedded(a.kms);
+
+keys:
+	/* Keys and the database. */
+	;
 	struct coffer_key_cache_config ccfg;
 	memset(&ccfg, 0, sizeof(ccfg));
 	ccfg.idle_us = o.key_cache_idle_us;
@@ -362,8 +542,12 @@ int main(int argc, char **argv)
 	dcfg.rpc_address = "127.0.0.1";
 	dcfg.rpc_port = 9042;
 	if (coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
-		fprintf(stderr, "cofferd: opening the database: %s: %s\n", coffer_rc_name(coffer_error_code()),
-			coffer_error_msg());
+		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE)
+			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s\n",
+				o.kms, coffer_error_msg());
+		else
+			fprintf(stderr, "cofferd: opening the database: %s: %s\n",
+				coffer_rc_name(coffer_error_code()), coffer_error_msg());
 		goto out;
 	}
 
@@ -383,12 +567,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pthread_create(&sig_tid, NULL, signal_thread, &a);
-	printf("cofferd ready: CQL %s%s%s, KMS API %s, data %s\n",
+	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s\n",
 	       o.listen ? coffer_server_address(a.server) : "-", o.tls_listen ? ", CQL/TLS " : "",
-	       o.tls_listen ? coffer_server_tls_address(a.server) : "", kms_url[0] ? kms_url : "-", o.data);
+	       o.tls_listen ? coffer_server_tls_address(a.server) : "", kms_url[0] ? kms_url : "-",
+	       remote ? "remote KMS " : "KMS ", remote ? o.kms : "embedded", o.data);
 	fflush(stdout);
 	if (coffer_server_run(a.server) != COFFER_OK)
 		coffer_log_error(&log, "cofferd", "%s", coffer_error_msg());
+	/* The signal thread waits for a second signal; it is not needed now. */
+	pthread_cancel(sig_tid);
 	pthread_join(sig_tid, NULL);
 	status = 0;
 out:

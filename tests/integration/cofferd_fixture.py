@@ -24,6 +24,7 @@ class Cofferd:
         self.password = password
         self.proc = None
         self.port = None
+        self.tls_port = None
         self.kms_url = None
 
     def start(self):
@@ -44,6 +45,8 @@ class Cofferd:
             self.log.close()
             raise RuntimeError("cofferd did not start: %r (log: %s)" % (line, self.log.name))
         self.port = int(m.group(2))
+        t = re.search(r"CQL/TLS (127\.0\.0\.1):(\d+)", line)
+        self.tls_port = int(t.group(2)) if t else None
         k = re.search(r"KMS API (http://\S+?),", line)
         self.kms_url = k.group(1) if k else None
         return self
@@ -82,3 +85,23 @@ def cluster(port, user="coffer", password=PASSWORD, **kw):
                    auth_provider=PlainTextAuthProvider(user, password),
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                    connect_timeout=20, control_connection_timeout=20, **kw)
+
+
+def free_port():
+    """A loopback TCP port free now (bound then released), for a server that
+    must come back on the same port after a restart."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def self_signed_cert(directory):
+    """A self-signed certificate for localhost and 127.0.0.1 (1 day), made
+    with the openssl CLI: (cert path, key path)."""
+    cert = os.path.join(directory, "cql-cert.pem")
+    key = os.path.join(directory, "cql-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key

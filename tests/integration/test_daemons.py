@@ -39,7 +39,12 @@ class CofferdTest(unittest.TestCase):
 
     def stop(self, p, sig=signal.SIGTERM):
         p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()  # never leave a server behind, even when the test fails
+            p.communicate()
+            raise
         p.stdout.close()
         p.stderr.close()
         return p.returncode, err

@@ -100,9 +100,11 @@ static void test_hash_and_verify(void **state)
 	assert_int_equal(coffer_proto_password_verify("", 0, h1, &ok), COFFER_OK);
 	assert_false(ok);
 
-	/* a flipped hash character no longer verifies */
-	size_t last = strlen(h1) - 2;
-	h1[last] = h1[last] == 'A' ? 'B' : 'A';
+	/* a flipped hash character no longer verifies (one in the middle of the
+	 * base64 text: the last one carries padding bits, and a strict decoder
+	 * rightly refuses non-zero ones, which would make this test flaky) */
+	size_t mid = strlen(h1) - 10;
+	h1[mid] = h1[mid] == 'A' ? 'B' : 'A';
 	assert_int_equal(coffer_proto_password_verify(pw, strlen(pw), h1, &ok), COFFER_OK);
 	assert_false(ok);
 

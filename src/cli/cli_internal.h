@@ -1,0 +1,68 @@
+/*
+ * cli_internal.h - what the files of the `coffer` tool share: the
+ * subcommands' entry points, the shell's state, value formatting as cqlsh
+ * shows values, result printing, and DESCRIBE.
+ *
+ * The shell's state travels in struct coffer_shell; there are no globals.
+ */
+#ifndef COFFER_CLI_CLI_INTERNAL_H
+#define COFFER_CLI_CLI_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli/client.h"
+#include "util/bytes.h"
+
+#define COFFER_VERSION "0.1.0"
+
+/* Subcommands: argv[0] is the subcommand's name; the return is the exit
+ * status. */
+int coffer_cli_shell(int argc, char **argv);
+
+/* ---- the shell's state ---------------------------------------------------- */
+
+struct coffer_shell {
+	struct coffer_client *client;
+	char keyspace[256];   /* the current keyspace ("" before USE) */
+	bool interactive;     /* reading statements from a terminal */
+	bool expand;          /* EXPAND ON: one block per row */
+	bool color;           /* ANSI colours in the output */
+	bool pager;           /* pause after a screenful (terminal output only) */
+	bool quit;            /* EXIT/QUIT seen */
+	int source_depth;     /* nested SOURCE files */
+	/* The pager: lines written since the last pause, and whether the user
+	 * asked to skip the rest of the current output. */
+	int lines;
+	bool skip_rest;
+};
+
+/* Writes one line of output (without its newline) through the pager. */
+void coffer_shell_line(struct coffer_shell *sh, const char *text);
+/* Starts the output of a new statement (resets the pager's count). */
+void coffer_shell_output_begin(struct coffer_shell *sh);
+
+/* ---- values as cqlsh shows them (format.c) --------------------------------- */
+
+/* Appends `v` (NULL ptr: null) of type `t` to `plain`, and when `colored` is
+ * not NULL the same text with ANSI colours to it. `quote`: text is quoted
+ * (inside collections, and for CQL literals). */
+void coffer_cli_format_value(const struct coffer_proto_type *t, struct coffer_slice v,
+			     bool quote, struct coffer_buf *plain, struct coffer_buf *colored);
+/* Display width of UTF-8 text (code points; invalid bytes count one each). */
+size_t coffer_cli_text_width(const char *s, size_t n);
+
+/* ---- result printing (output.c) ---------------------------------------------- */
+
+/* Prints a ROWS result as cqlsh does: a table (or EXPAND blocks), a blank
+ * line and "(N rows)". */
+void coffer_shell_print_rows(struct coffer_shell *sh, const struct coffer_client_result *r);
+
+/* ---- DESCRIBE (describe.c) ---------------------------------------------------- */
+
+/* Runs a DESCRIBE command; `args` is the text after DESCRIBE/DESC. Returns
+ * false (with the message printed to stderr by the caller's prefix) on an
+ * error; *msg then holds a heap message the caller frees. */
+bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg);
+
+#endif
