@@ -12,6 +12,10 @@
 #include <stdio.h>
 
 #include "cli/client.h"
+#include "keys/cache.h"
+#include "keys/provider.h"
+#include "schema/schema.h"
+#include "storage/storage.h"
 #include "util/bytes.h"
 
 #define COFFER_VERSION "0.1.0"
@@ -19,6 +23,9 @@
 /* Subcommands: argv[0] is the subcommand's name; the return is the exit
  * status. */
 int coffer_cli_shell(int argc, char **argv);
+int coffer_cli_verify(int argc, char **argv);
+int coffer_cli_dump(int argc, char **argv);
+int coffer_cli_keys(int argc, char **argv);
 
 /* ---- the shell's state ---------------------------------------------------- */
 
@@ -64,5 +71,41 @@ void coffer_shell_print_rows(struct coffer_shell *sh, const struct coffer_client
  * false (with the message printed to stderr by the caller's prefix) on an
  * error; *msg then holds a heap message the caller frees. */
 bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg);
+
+/* ---- the data directory, offline (offline.c) ------------------------------------ */
+
+struct coffer_offline_col_id {
+	char *name;
+	uint32_t id;
+};
+
+/* One table of the catalog, with what storage needs to open it read-only. */
+struct coffer_offline_table {
+	struct coffer_tabledef *def;
+	char kms_key_arn[COFFER_KEY_ARN_MAX];
+	char storage_id[COFFER_UUID_STR_LEN + 1];
+	struct coffer_offline_col_id *col_ids; /* storage column ids */
+	size_t n_col_ids;
+	struct coffer_table_desc desc;         /* borrows def and storage_id */
+};
+
+struct coffer_kms;
+struct coffer_offline {
+	char *data_dir, *kms_dir, *storage_dir;
+	struct coffer_kms *kms;
+	struct coffer_key_provider *provider;
+	struct coffer_key_cache *cache;
+	struct coffer_storage_config scfg;     /* over DIR/data with the provider above */
+	struct coffer_offline_table *tables;
+	size_t n_tables;
+};
+
+/* Opens cofferd's data directory DIR while cofferd is stopped: the embedded
+ * KMS in DIR/kms (fails if cofferd holds it) and the catalog. The caller
+ * closes it with coffer_offline_close(). */
+COFFER_RESULT coffer_offline_open(const char *data_dir, struct coffer_offline **out);
+void coffer_offline_close(struct coffer_offline *o);
+/* The column name of a storage column id, NULL for a dropped one. */
+const char *coffer_offline_column_name(const struct coffer_offline_table *t, uint32_t id);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * main.c - `coffer`, the command-line tool: a table of subcommands, each an
  * entry point taking its own argv (argv[0] is the subcommand's name) and
- * returning the exit status. Today: shell, version, help; the operator's
- * commands (keys status, dump, verify) join the table with their issue.
+ * returning the exit status: the shell, and the operator's offline commands
+ * (verify, dump, keys status: ops.c).
  *
  * Exit status 2 means bad usage (an unknown command or option).
  */
@@ -22,6 +22,9 @@ struct command {
 
 static const struct command commands[] = {
 	{"shell", coffer_cli_shell, "an interactive CQL shell (cqlsh-like); -e/-f for scripts"},
+	{"verify", coffer_cli_verify, "check every file's block tags and key registry offline (--data DIR)"},
+	{"dump", coffer_cli_dump, "decode an SSTable or commit-log segment offline (FILE --data DIR)"},
+	{"keys", coffer_cli_keys, "keys status: each table's KMS key, key state, table key version"},
 	{"version", cmd_version, "print coffer's version"},
 	{"help", cmd_help, "this text; `coffer COMMAND --help` for a command's options"},
 };

@@ -36,6 +36,14 @@
  *             1 status, lenbytes KMS key ARN, lenbytes storage id (uuid
  *             text), 4 next column id, varint column-id count, then per
  *             entry lenbytes name, 4 id
+ *   (format 2 onward; keyhealth.c and notify.c)
+ *   varint    table-extra count; per entry: lenbytes storage id, 1 status
+ *             (INACCESSIBLE kept here, not above), lenbytes status reason,
+ *             1 grant count (0..2), per grant lenbytes id, lenbytes token
+ *   varint    grant-release count; per entry: lenbytes key ARN, lenbytes
+ *             grant id, 8 due (wall-clock us)
+ *   varint    event count (at most DB_EVENTS_MAX); per event: 8 time (us),
+ *             lenbytes keyspace, table, event, KMS key, reason
  *
  * Invariants:
  *  1. The catalog on disk is replaced atomically (coffer_fs_write_atomic) and
@@ -70,7 +78,8 @@
 
 #define CATALOG_MAGIC "CFCT"
 #define CATALOG_KEY_MAGIC "CFKY"
-#define CATALOG_FORMAT 1
+#define CATALOG_FORMAT 2 /* 1: no table extras, grants or events */
+#define CATALOG_KEY_FORMAT 1
 #define CATALOG_HEADER 13
 #define CATALOG_MAX_BYTES (256u << 20)
 #define NAME_MAX_BYTES 65535
@@ -171,16 +180,42 @@ static void table_desc(const struct coffer_tabledef *def, const char *id, struct
 	}
 }
 
-COFFER_RESULT db_table_open_store(struct coffer_db *db, struct db_table *t, bool create)
+/* The keyring's hook: a table's key state changed on some request's path;
+ * the health thread looks at once rather than at its next interval. */
+static void on_key_state(void *arg, const char *table_id, coffer_rc rc)
+{
+	(void)table_id;
+	(void)rc;
+	db_keyhealth_wake(arg);
+}
+
+COFFER_RESULT db_table_open_store_to(struct coffer_db *db, struct db_table *t, bool create,
+				     struct coffer_table **out)
 {
 	struct coffer_table_desc d;
 	ENSURE(t->def->nclustering <= COFFER_MAX_CLUSTERING, COFFER_E_INVALID,
 	       "Table %s.%s has more than %d clustering columns", t->def->keyspace, t->def->name,
 	       COFFER_MAX_CLUSTERING);
 	table_desc(t->def, t->storage_id, &d);
+	/* Per table: its grant tokens (the keyring copies them). */
+	struct coffer_storage_config sc = db->storage;
+	const char *tokens[2];
+	size_t n = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (t->grant_tokens[i])
+			tokens[n++] = t->grant_tokens[i];
+	sc.grants.tokens = n ? tokens : NULL;
+	sc.grants.n = n;
+	sc.on_key_state = on_key_state;
+	sc.on_key_state_arg = db;
 	if (create)
-		return coffer_table_create(&db->storage, &d, t->kms_key_arn, &t->store);
-	return coffer_table_open(&db->storage, &d, &t->store);
+		return coffer_table_create(&sc, &d, t->kms_key_arn, out);
+	return coffer_table_open(&sc, &d, out);
+}
+
+COFFER_RESULT db_table_open_store(struct coffer_db *db, struct db_table *t, bool create)
+{
+	return db_table_open_store_to(db, t, create, &t->store);
 }
 
 bool db_rc_is_key_error(coffer_rc rc)
@@ -213,6 +248,7 @@ void db_table_free(struct db_table *t)
 	if (t->store)
 		coffer_table_close(t->store);
 	free(t->status_reason);
+	db_grants_free(t);
 	for (size_t i = 0; i < t->n_col_ids; i++)
 		free(t->col_ids[i].name);
 	free(t->col_ids);
@@ -428,6 +464,40 @@ static void encode_payload(const struct coffer_db *db, struct coffer_buf *p)
 		}
 	}
 	coffer_buf_free(&tmp);
+	/* Format 2: table extras, grant releases, events. */
+	coffer_buf_put_varint(p, db->n_tables);
+	for (size_t i = 0; i < db->n_tables; i++) {
+		const struct db_table *t = db->tables[i];
+		uint8_t ng = 0;
+		coffer_buf_put_str(p, t->storage_id);
+		coffer_buf_put_u8(p, (uint8_t)t->status);
+		coffer_buf_put_str(p, t->status_reason ? t->status_reason : "");
+		for (size_t g = 0; g < 2; g++)
+			ng = (uint8_t)(ng + (t->grant_ids[g][0] != 0));
+		coffer_buf_put_u8(p, ng);
+		for (size_t g = 0; g < 2; g++) {
+			if (!t->grant_ids[g][0])
+				continue;
+			coffer_buf_put_str(p, t->grant_ids[g]);
+			coffer_buf_put_str(p, t->grant_tokens[g] ? t->grant_tokens[g] : "");
+		}
+	}
+	coffer_buf_put_varint(p, db->n_releases);
+	for (size_t i = 0; i < db->n_releases; i++) {
+		coffer_buf_put_str(p, db->releases[i].key_arn);
+		coffer_buf_put_str(p, db->releases[i].grant_id);
+		coffer_buf_put_u64(p, (uint64_t)db->releases[i].due_us);
+	}
+	coffer_buf_put_varint(p, db->n_events);
+	for (size_t i = 0; i < db->n_events; i++) {
+		const struct db_event *e = &db->events[i];
+		coffer_buf_put_u64(p, (uint64_t)e->time_us);
+		coffer_buf_put_str(p, e->keyspace);
+		coffer_buf_put_str(p, e->table);
+		coffer_buf_put_str(p, e->event);
+		coffer_buf_put_str(p, e->kms_key);
+		coffer_buf_put_str(p, e->reason);
+	}
 }
 
 COFFER_RESULT db_save_catalog(struct coffer_db *db)
@@ -554,7 +624,100 @@ fail:
 	return rc;
 }
 
-static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p)
+static struct db_table *table_by_storage_id(struct coffer_db *db, const char *sid)
+{
+	for (size_t i = 0; i < db->n_tables; i++)
+		if (strcmp(db->tables[i]->storage_id, sid) == 0)
+			return db->tables[i];
+	return NULL;
+}
+
+/* A string field into a fixed buffer (cap includes the NUL). */
+static COFFER_RESULT read_fixed(struct coffer_reader *r, char *dst, size_t cap)
+{
+	char *s = NULL;
+	TRY(coffer_reader_str(r, cap - 1, &s));
+	snprintf(dst, cap, "%s", s);
+	free(s);
+	return COFFER_OK;
+}
+
+static COFFER_RESULT decode_table_extra(struct coffer_db *db, struct coffer_reader *r)
+{
+	char sid[COFFER_UUID_STR_LEN + 1];
+	char *reason = NULL, *tok = NULL;
+	char gid[COFFER_KEY_GRANT_ID_MAX];
+	uint8_t status, ng;
+	coffer_rc rc;
+	TRY(read_fixed(r, sid, sizeof(sid)));
+	struct db_table *t = table_by_storage_id(db, sid);
+	ENSURE(t, COFFER_E_CORRUPT, "table extras for an unknown storage id");
+	TRY(coffer_reader_u8(r, &status));
+	ENSURE(status <= COFFER_STATUS_INACCESSIBLE, COFFER_E_CORRUPT, "bad table status %u", status);
+	TRY(coffer_reader_str(r, 8192, &reason));
+	if (status == COFFER_STATUS_INACCESSIBLE) {
+		t->status = COFFER_STATUS_INACCESSIBLE;
+		free(t->status_reason);
+		t->status_reason = reason[0] ? reason : NULL;
+		if (!reason[0])
+			free(reason);
+	} else {
+		free(reason);
+	}
+	TRY(coffer_reader_u8(r, &ng));
+	ENSURE(ng <= 2, COFFER_E_CORRUPT, "bad grant count %u", ng);
+	for (uint8_t g = 0; g < ng; g++) {
+		TRY(read_fixed(r, gid, sizeof(gid)));
+		TRY_FAIL(coffer_reader_str(r, 4096, &tok));
+		snprintf(t->grant_ids[g], sizeof(t->grant_ids[g]), "%s", gid);
+		free(t->grant_tokens[g]);
+		t->grant_tokens[g] = tok[0] ? tok : NULL;
+		if (!tok[0])
+			free(tok);
+		tok = NULL;
+	}
+	return COFFER_OK;
+fail:
+	free(tok);
+	return rc;
+}
+
+static COFFER_RESULT decode_extras(struct coffer_db *db, struct coffer_reader *r)
+{
+	uint64_t n;
+	TRY(coffer_reader_varint(r, &n));
+	ENSURE(n <= coffer_reader_left(r), COFFER_E_CORRUPT, "table-extra count past the end");
+	for (uint64_t i = 0; i < n; i++)
+		TRY(decode_table_extra(db, r));
+	TRY(coffer_reader_varint(r, &n));
+	ENSURE(n <= coffer_reader_left(r), COFFER_E_CORRUPT, "grant-release count past the end");
+	db->releases = coffer_xcalloc(n ? n : 1, sizeof(*db->releases));
+	for (uint64_t i = 0; i < n; i++) {
+		struct db_grant_release *g = &db->releases[db->n_releases];
+		uint64_t due;
+		TRY(read_fixed(r, g->key_arn, sizeof(g->key_arn)));
+		TRY(read_fixed(r, g->grant_id, sizeof(g->grant_id)));
+		TRY(coffer_reader_u64(r, &due));
+		g->due_us = (int64_t)due;
+		db->n_releases++;
+	}
+	TRY(coffer_reader_varint(r, &n));
+	ENSURE(n <= DB_EVENTS_MAX && n <= coffer_reader_left(r), COFFER_E_CORRUPT, "bad event count");
+	for (uint64_t i = 0; i < n; i++) {
+		struct db_event *e = &db->events[db->n_events++];
+		uint64_t ts;
+		TRY(coffer_reader_u64(r, &ts));
+		e->time_us = (int64_t)ts;
+		TRY(coffer_reader_str(r, NAME_MAX_BYTES, &e->keyspace));
+		TRY(coffer_reader_str(r, NAME_MAX_BYTES, &e->table));
+		TRY(coffer_reader_str(r, 256, &e->event));
+		TRY(coffer_reader_str(r, COFFER_KEY_ARN_MAX, &e->kms_key));
+		TRY(coffer_reader_str(r, 8192, &e->reason));
+	}
+	return COFFER_OK;
+}
+
+static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p, uint8_t format)
 {
 	struct coffer_reader r;
 	uint64_t nks;
@@ -581,6 +744,8 @@ static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p)
 		for (uint64_t j = 0; j < nt; j++)
 			TRY(decode_table(db, ks, &r));
 	}
+	if (format >= 2)
+		TRY(decode_extras(db, &r));
 	return coffer_reader_end(&r);
 }
 
@@ -593,7 +758,8 @@ static COFFER_RESULT load_catalog(struct coffer_db *db, const char *path)
 	ENSURE_FAIL(file.len >= CATALOG_HEADER + COFFER_AEAD_NONCE_BYTES + COFFER_AEAD_TAG_BYTES &&
 			    memcmp(file.ptr, CATALOG_MAGIC, 4) == 0,
 		    COFFER_E_CORRUPT, "not a coffer catalog (bad magic or truncated)");
-	ENSURE_FAIL(file.ptr[4] == CATALOG_FORMAT, COFFER_E_CORRUPT, "unknown catalog format %u", file.ptr[4]);
+	ENSURE_FAIL(file.ptr[4] >= 1 && file.ptr[4] <= CATALOG_FORMAT, COFFER_E_CORRUPT, "unknown catalog format %u",
+		    file.ptr[4]);
 	uint64_t version = coffer_load_u64(file.ptr + 5);
 	size_t ct_len = file.len - CATALOG_HEADER - COFFER_AEAD_NONCE_BYTES - COFFER_AEAD_TAG_BYTES;
 	struct coffer_buf aad = {0};
@@ -608,7 +774,7 @@ static COFFER_RESULT load_catalog(struct coffer_db *db, const char *path)
 		BAIL_FAIL(COFFER_E_CORRUPT, "the catalog does not authenticate (tampered, truncated or "
 					    "sealed under another key)");
 	pt.len = ct_len;
-	rc = decode_payload(db, coffer_buf_slice(&pt));
+	rc = decode_payload(db, coffer_buf_slice(&pt), file.ptr[4]);
 	if (rc != COFFER_OK) {
 		rc = coffer_error_set(COFFER_E_CORRUPT, COFFER_WHERE, "%s", coffer_error_msg());
 		goto fail;
@@ -680,7 +846,7 @@ static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 	if (!coffer_fs_exists(path)) {
 		TRY_FAIL(catalog_key_call(db, coffer_slice_of(NULL, 0), &blob, arn));
 		coffer_buf_put(&file, CATALOG_KEY_MAGIC, 4);
-		coffer_buf_put_u8(&file, CATALOG_FORMAT);
+		coffer_buf_put_u8(&file, CATALOG_KEY_FORMAT);
 		coffer_buf_put_lenbytes(&file, blob.ptr, blob.len);
 		TRY_FAIL(coffer_fs_write_atomic(path, coffer_buf_slice(&file), 0600));
 		*created = true;
@@ -690,7 +856,7 @@ static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 	struct coffer_reader r;
 	struct coffer_slice b;
 	coffer_reader_init(&r, coffer_buf_slice(&file), "catalog key");
-	ENSURE_FAIL(file.len > 5 && memcmp(file.ptr, CATALOG_KEY_MAGIC, 4) == 0 && file.ptr[4] == CATALOG_FORMAT,
+	ENSURE_FAIL(file.len > 5 && memcmp(file.ptr, CATALOG_KEY_MAGIC, 4) == 0 && file.ptr[4] == CATALOG_KEY_FORMAT,
 		    COFFER_E_CORRUPT, "not a coffer catalog key file");
 	TRY_FAIL(coffer_reader_skip(&r, 5));
 	TRY_FAIL(coffer_reader_lenbytes(&r, COFFER_KEY_PROVIDER_MAX_BLOB, &b));
@@ -753,7 +919,9 @@ static bool dir_has_entries(const char *path)
 	return any;
 }
 
-static void open_tables(struct coffer_db *db)
+/* Opens every table's storage. A table whose status changes here (into or
+ * out of INACCESSIBLE) raises an event, returned in *evs. */
+static void open_tables(struct coffer_db *db, struct db_event ***evs, size_t *n_evs)
 {
 	for (size_t i = 0; i < db->n_tables; i++) {
 		struct db_table *t = db->tables[i];
@@ -761,10 +929,27 @@ static void open_tables(struct coffer_db *db)
 		if (rc == COFFER_OK) {
 			if (t->status == COFFER_STATUS_UPDATING || t->status == COFFER_STATUS_CREATING)
 				t->status = COFFER_STATUS_ACTIVE;
+			if (t->status == COFFER_STATUS_INACCESSIBLE) {
+				/* The table key came from the KMS just now (the cache
+				 * is fresh at open): access is back. */
+				t->status = COFFER_STATUS_ACTIVE;
+				free(t->status_reason);
+				t->status_reason = NULL;
+				*evs = coffer_xrealloc(*evs, sizeof(**evs) * (*n_evs + 1));
+				(*evs)[(*n_evs)++] = db_event_record(db, t->def->keyspace, t->def->name, "ACTIVE",
+								     t->kms_key_arn, "the KMS key is usable again");
+			}
 			continue;
 		}
 		t->store = NULL;
+		bool was = t->status == COFFER_STATUS_INACCESSIBLE;
 		db_table_set_inaccessible(t, rc, coffer_error_msg());
+		if (!was && db_rc_is_key_error(rc)) {
+			*evs = coffer_xrealloc(*evs, sizeof(**evs) * (*n_evs + 1));
+			(*evs)[(*n_evs)++] = db_event_record(db, t->def->keyspace, t->def->name,
+							     coffer_table_status_name(t->status), t->kms_key_arn,
+							     t->status_reason);
+		}
 		if (!db_rc_is_key_error(rc)) {
 			/* Not a key problem: the table's files are damaged or
 			 * missing. Still never fatal for the other tables. */
@@ -796,6 +981,14 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	db->clock = cfg->clock ? cfg->clock : coffer_clock_system();
 	pthread_rwlock_init(&db->schema_lock, NULL);
 	pthread_mutex_init(&db->prepared_lock, NULL);
+	pthread_mutex_init(&db->health_mu, NULL);
+	pthread_cond_init(&db->health_cv, NULL);
+	db->notify_webhook = cfg->notify_webhook && *cfg->notify_webhook ? coffer_xstrdup(cfg->notify_webhook) : NULL;
+	db->notify_command = cfg->notify_command && *cfg->notify_command ? coffer_xstrdup(cfg->notify_command) : NULL;
+	db->cfg.notify_webhook = db->notify_webhook;
+	db->cfg.notify_command = db->notify_command;
+	if (!db->events)
+		db->events = coffer_xcalloc(DB_EVENTS_MAX, sizeof(*db->events));
 	for (size_t i = 0; i < DB_DML_LOCKS; i++)
 		pthread_mutex_init(&db->dml_locks[i], NULL);
 	db_batchlog_init(db);
@@ -816,8 +1009,17 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	TRY_FAIL(coffer_proto_password_hash("coffer:dummy", 12, cfg->password_iterations, &db->dummy_hash));
 	TRY_FAIL(catalog_key(db, &key_created));
 	if (coffer_fs_exists(cat)) {
+		struct db_event **evs = NULL;
+		size_t n_evs = 0;
 		TRY_FAIL(load_catalog(db, cat));
-		open_tables(db);
+		open_tables(db, &evs, &n_evs);
+		if (n_evs && db_save_catalog(db) != COFFER_OK)
+			coffer_log_error(db->log, "db", "saving table statuses: %s", coffer_error_msg());
+		for (size_t i = 0; i < n_evs; i++) {
+			db_event_deliver(db, evs[i]);
+			db_event_free(evs[i]);
+		}
+		free(evs);
 	} else {
 		/* A missing catalog with table data beside it is damage, not a
 		 * first start: refuse rather than start empty. */
@@ -838,6 +1040,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	else if (replayed)
 		coffer_log_warn(db->log, "db", "%zu interrupted logged batches replayed", replayed);
 	new_uuid(db->schema_version);
+	TRY_FAIL(db_keyhealth_start(db));
 	free(schema_dir);
 	free(cat);
 	/* `data` stays: db->storage.data_dir borrows it (freed at close). */
@@ -856,8 +1059,17 @@ void coffer_db_close(struct coffer_db *db)
 {
 	if (!db)
 		return;
+	db_keyhealth_stop(db);
 	for (size_t i = 0; i < db->n_tables; i++)
 		db_table_free(db->tables[i]);
+	for (size_t i = 0; i < db->n_events; i++)
+		db_event_clear(&db->events[i]);
+	free(db->events);
+	free(db->releases);
+	free(db->notify_webhook);
+	free(db->notify_command);
+	pthread_mutex_destroy(&db->health_mu);
+	pthread_cond_destroy(&db->health_cv);
 	free(db->tables);
 	coffer_catalog_free(&db->catalog);
 	for (size_t i = 0; i < db->n_roles; i++) {

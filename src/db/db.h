@@ -38,6 +38,19 @@ struct coffer_db_config {
 	int rpc_port;
 	uint32_t password_iterations;         /* PBKDF2 iterations; 0: the default */
 	bool no_sync;                         /* benchmarks only */
+	/* Key health (keyhealth.c, DESIGN.md rules 6-7): how often every table's
+	 * key is checked (0: 60 s; < 0: no background thread, tests call
+	 * db_keyhealth_run_once); the grace period of an inaccessible table
+	 * (0: 7 days; stored, its expiry is not acted on yet); how long a dropped
+	 * table's backup grant outlives it (0: 42 days). */
+	int64_t key_check_interval_us;
+	int64_t key_grace_period_us;
+	int64_t grant_release_delay_us;
+	/* Notifications of transitions into and out of INACCESSIBLE (notify.c):
+	 * an http:// URL to POST a JSON event to, and a command run with
+	 * /bin/sh -c and the event in COFFER_* variables. NULL: none. Copied. */
+	const char *notify_webhook;
+	const char *notify_command;
 	/* Called after every schema change (to push SCHEMA_CHANGE events). */
 	void (*on_schema_change)(void *arg, const struct coffer_proto_schema_change *sc);
 	void *on_schema_change_arg;

@@ -13,6 +13,10 @@
  *   exec_select.c SELECT on user tables: restrictions to storage reads,
  *                 projection, paging, ORDER BY, LIMIT, filtering
  *   rows.c        writing ROWS results (metadata, cells), paging state
+ *   keyhealth.c   the key-health thread: table key checks, status
+ *                 transitions, grants (create, retire, delayed release)
+ *   notify.c      events of status transitions: system_coffer.events, the
+ *                 log, a webhook, a command
  *
  * Invariants:
  *  1. The catalog is read under db->schema_lock held for reading; DDL holds it
@@ -33,7 +37,7 @@
 #include "storage/storage.h"
 
 /* Keyspaces answered by exec_system.c (never stored as tables). */
-#define COFFER_DB_SYSTEM_KEYSPACES {"system", "system_schema", "system_schema_mcs", "system_auth", "system_distributed", "system_traces"}
+#define COFFER_DB_SYSTEM_KEYSPACES {"system", "system_schema", "system_schema_mcs", "system_auth", "system_distributed", "system_traces", "system_coffer"}
 
 /* Keyspaces' table status values (system_schema_mcs.tables.status). */
 enum coffer_table_status {
@@ -66,7 +70,26 @@ struct db_table {
 	 * at CREATE, a fresh one after TRUNCATE (the old storage is
 	 * crypto-shredded and a new one made under the same KMS key). */
 	char storage_id[37];
+	/* (added by keyhealth.c) The grants a table on a customer managed key
+	 * holds on it: [0] its operations, [1] its backup (DESIGN.md "Grants").
+	 * Empty id: none (AWS_OWNED_KMS_KEY tables). Tokens owned. */
+	char grant_ids[2][COFFER_KEY_GRANT_ID_MAX];
+	char *grant_tokens[2];
 };
+
+/* (added by keyhealth.c) A grant to retire once due (durable in the catalog). */
+struct db_grant_release {
+	char key_arn[COFFER_KEY_ARN_MAX];
+	char grant_id[COFFER_KEY_GRANT_ID_MAX];
+	int64_t due_us;                   /* wall clock */
+};
+
+/* (added by notify.c) One transition into or out of INACCESSIBLE. */
+struct db_event {
+	int64_t time_us;                  /* wall clock */
+	char *keyspace, *table, *event, *kms_key, *reason;
+};
+#define DB_EVENTS_MAX 1000
 
 #define DB_DML_LOCKS 64
 
@@ -115,6 +138,20 @@ struct coffer_db {
 	/* (added by batchlog.c) Tests only: a logged batch writes its batch
 	 * log and stops there, as if the process died before applying it. */
 	bool batchlog_test_skip_apply;
+	/* (added by keyhealth.c) Grants due for retirement and the newest
+	 * DB_EVENTS_MAX events, oldest first: both under schema_lock and
+	 * persisted in the catalog. */
+	struct db_grant_release *releases;
+	size_t n_releases;
+	struct db_event *events;
+	size_t n_events;
+	/* (added by keyhealth.c) The health thread; health_mu guards the flags. */
+	pthread_t health_tid;
+	bool health_running;
+	pthread_mutex_t health_mu;
+	pthread_cond_t health_cv;
+	bool health_stop, health_wake;
+	char *notify_webhook, *notify_command;
 };
 
 /* The execution of one statement. The caller (handler.c) fills the inputs;
@@ -181,6 +218,10 @@ void db_tables_remove(struct coffer_db *db, struct db_table *t);
 struct db_table *db_table_of(struct coffer_db *db, const struct coffer_tabledef *def);
 /* Creates (create) or opens t->store under t->kms_key_arn with t->storage_id. */
 COFFER_RESULT db_table_open_store(struct coffer_db *db, struct db_table *t, bool create);
+/* The same into *out, leaving t->store alone (the health thread opens under
+ * schema_lock held for reading and installs under it held for writing). */
+COFFER_RESULT db_table_open_store_to(struct coffer_db *db, struct db_table *t, bool create,
+				     struct coffer_table **out);
 /* Whether an rc is the KMS's (or the transport's) refusal of a key. */
 bool db_rc_is_key_error(coffer_rc rc);
 void db_table_set_inaccessible(struct db_table *t, coffer_rc rc, const char *msg);
@@ -189,6 +230,46 @@ void db_column_forget(struct db_table *t, const char *column);
 struct role *db_role_find(struct coffer_db *db, const char *name);
 struct role *db_role_add(struct coffer_db *db, const char *name);
 void db_role_remove(struct coffer_db *db, const char *name);
+
+/* ---- keyhealth.c: the key-health thread and grants (issue 6) ---- */
+/* coffer_db_open starts the thread once the tables are open (not when
+ * cfg.key_check_interval_us < 0); coffer_db_close stops it first. */
+COFFER_RESULT db_keyhealth_start(struct coffer_db *db);
+void db_keyhealth_stop(struct coffer_db *db);
+/* One pass: every table's key checked, statuses changed (persisted, events
+ * raised and delivered), due grants retired. Takes schema_lock itself. */
+void db_keyhealth_run_once(struct coffer_db *db);
+/* Asks the thread for a pass now (a table's key state changed). */
+void db_keyhealth_wake(struct coffer_db *db);
+/* CREATE TABLE on a customer managed key: the table's two grants
+ * ("coffer-<table id>-ops", "coffer-<table id>-backup"), constrained to its
+ * encryption context. A key at its grant limit is COFFER_E_KMS_LIMIT_EXCEEDED
+ * with a message naming the key and LimitExceededException. The caller
+ * holds schema_lock for writing. */
+COFFER_RESULT db_grants_create(struct coffer_db *db, struct db_table *t);
+/* Retires a table's grants now (a CREATE that failed after making them). */
+void db_grants_retire_now(struct coffer_db *db, struct db_table *t);
+/* DROP TABLE: schedules the operations grant for now and the backup grant
+ * for now + grant_release_delay (caller saves the catalog, then calls
+ * db_grants_release_due). */
+void db_grants_schedule_drop(struct coffer_db *db, struct db_table *t);
+/* Retires every grant whose time has come; caller holds schema_lock for
+ * writing; a grant the KMS cannot retire now stays listed. Returns whether
+ * the list changed (the caller saves the catalog). */
+bool db_grants_release_due(struct coffer_db *db);
+void db_grants_free(struct db_table *t);
+
+/* ---- notify.c ---- */
+/* Records an event (caller holds schema_lock for writing; it is persisted
+ * with the next catalog save) and returns a copy the caller delivers with
+ * db_event_deliver after unlocking, then frees with db_event_free. */
+struct db_event *db_event_record(struct coffer_db *db, const char *ks, const char *table, const char *event,
+				 const char *kms_key, const char *reason);
+/* The log line, the webhook POST (5 s timeout) and the command (at most
+ * 10 s); failures are logged, never fatal. */
+void db_event_deliver(struct coffer_db *db, const struct db_event *e);
+void db_event_free(struct db_event *e);   /* frees the strings and e */
+void db_event_clear(struct db_event *e);  /* frees the strings only */
 
 /* ---- handler.c ---- */
 /* Frees the prepared-statement cache; coffer_db_close calls it. */

@@ -323,10 +323,13 @@ static COFFER_RESULT drop_keyspace(struct coffer_exec *x)
 	struct coffer_keyspace *ks = c->keyspaces[idx];
 	size_t n = ks->ntables;
 	struct db_table **ts = coffer_xcalloc(n + 1, sizeof(*ts));
+	size_t releases_before = db->n_releases;
 	for (size_t i = 0; i < n; i++) {
 		ts[i] = db_table_of(db, ks->tables[i]);
-		if (ts[i])
+		if (ts[i]) {
 			db_tables_remove(db, ts[i]);
+			db_grants_schedule_drop(db, ts[i]);
+		}
 	}
 	/* Detach, persist, then free and shred (invariant 2). */
 	memmove(&c->keyspaces[idx], &c->keyspaces[idx + 1], sizeof(*c->keyspaces) * (c->nkeyspaces - idx - 1));
@@ -336,6 +339,7 @@ static COFFER_RESULT drop_keyspace(struct coffer_exec *x)
 	c->keyspaces[idx] = ks;
 	c->nkeyspaces++;
 	if (rc != COFFER_OK) {
+		db->n_releases = releases_before;
 		for (size_t i = 0; i < n; i++)
 			if (ts[i])
 				db_tables_add(db, ts[i]);
@@ -348,6 +352,8 @@ static COFFER_RESULT drop_keyspace(struct coffer_exec *x)
 		if (ts[i])
 			ts[m++] = ts[i];
 	ignore_rc(coffer_catalog_drop_keyspace(c, name)); /* frees the definitions */
+	if (db_grants_release_due(db) && db_save_catalog(db) != COFFER_OK)
+		coffer_log_warn(db->log, "db", "grant releases not saved: %s (retried)", coffer_error_msg());
 	shred_tables(db, ts, m);
 	free(ts);
 	if (strcmp(x->session->keyspace, name) == 0)
@@ -475,6 +481,19 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 		uint32_t cid;
 		TRY_FAIL(db_column_id(t, def->columns[i].name, true, &cid));
 	}
+	if (def->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
+		/* The table's two grants (DESIGN.md "Grants"): its operations
+		 * below need the first when the key policy alone does not
+		 * allow coffer. */
+		rc = db_grants_create(db, t);
+		if (rc != COFFER_OK) {
+			if (rc != COFFER_E_KMS_LIMIT_EXCEEDED && db_rc_is_key_error(rc))
+				rc = key_refused(ks->name, def->name, def->kms_key_identifier, rc);
+			else if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
+				rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
+			goto fail;
+		}
+	}
 	rc = db_table_open_store(db, t, true);
 	if (rc != COFFER_OK) {
 		t->store = NULL;
@@ -485,6 +504,7 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 	}
 	rc = coffer_keyspace_add_table(ks, def);
 	if (rc != COFFER_OK) {
+		db_grants_retire_now(db, t);
 		shred_tables(db, &t, 1); /* frees t; def is still ours */
 		t = NULL;
 		goto fail;
@@ -497,6 +517,7 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 		def = NULL;
 		ignore_rc(coffer_keyspace_drop_table(ks, t->def->name));
 		t->def = NULL;
+		db_grants_retire_now(db, t);
 		shred_tables(db, &t, 1);
 		return rc;
 	}
@@ -505,8 +526,13 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 	return schema_result(x, "CREATED", "TABLE", ks->name, def->name);
 fail:
 	if (t) {
+		coffer_rc keep = rc;
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		db_grants_retire_now(db, t); /* needs t->def */
 		t->def = NULL;
 		db_table_free(t);
+		rc = coffer_error_set(keep, COFFER_WHERE, "%s", msg);
 	}
 	coffer_tabledef_free(def);
 	return rc;
@@ -731,13 +757,17 @@ static COFFER_RESULT drop_table(struct coffer_exec *x)
 		idx++;
 	memmove(&ks->tables[idx], &ks->tables[idx + 1], sizeof(*ks->tables) * (ks->ntables - idx - 1));
 	ks->ntables--;
-	if (t)
+	size_t releases_before = db->n_releases;
+	if (t) {
 		db_tables_remove(db, t);
+		db_grants_schedule_drop(db, t);
+	}
 	rc = db_save_catalog(db);
 	memmove(&ks->tables[idx + 1], &ks->tables[idx], sizeof(*ks->tables) * (ks->ntables - idx));
 	ks->tables[idx] = def;
 	ks->ntables++;
 	if (rc != COFFER_OK) {
+		db->n_releases = releases_before;
 		if (t)
 			db_tables_add(db, t);
 		return rc;
@@ -748,6 +778,9 @@ static COFFER_RESULT drop_table(struct coffer_exec *x)
 		shred_tables(db, &t, 1);
 	}
 	ignore_rc(coffer_keyspace_drop_table(ks, name));
+	/* The operations grant goes now (the backup one when due). */
+	if (db_grants_release_due(db) && db_save_catalog(db) != COFFER_OK)
+		coffer_log_warn(db->log, "db", "grant releases not saved: %s (retried)", coffer_error_msg());
 	coffer_log_info(db->log, "db", "table %s.%s dropped (storage shredded)", ks->name, name);
 	return schema_result(x, "DROPPED", "TABLE", ks->name, name);
 }

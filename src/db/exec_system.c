@@ -3,7 +3,8 @@
  * system.local, system.peers, system.peers_v2, the system_schema tables of
  * Cassandra 3.11 (keyspaces, tables, columns, types, functions, aggregates,
  * views, indexes, triggers, dropped_columns) and Amazon Keyspaces'
- * system_schema_mcs.keyspaces and system_schema_mcs.tables.
+ * system_schema_mcs.keyspaces and system_schema_mcs.tables; and coffer's own
+ * system_coffer.events (key-status transitions, notify.c).
  *
  * These tables are virtual: each query builds the table's rows from the
  * catalog (under schema_lock held for reading), then applies the WHERE
@@ -163,6 +164,17 @@ static const struct sys_col mcs_tables_cols[] = {
 	{NULL, NULL},
 };
 
+/* system_coffer.events: PRIMARY KEY ((keyspace_name), event_time, table_name). */
+static const struct sys_col events_cols[] = {
+	{"keyspace_name", "text"},
+	{"event_time", "timestamp"},
+	{"table_name", "text"},
+	{"event", "text"},
+	{"kms_key", "text"},
+	{"reason", "text"},
+	{NULL, NULL},
+};
+
 static const struct sys_col columns_cols[] = {
 	{"keyspace_name", "text"},
 	{"table_name", "text"},
@@ -258,6 +270,7 @@ static void fill_none(struct sys_ctx *c);
 static void fill_keyspaces(struct sys_ctx *c);
 static void fill_tables(struct sys_ctx *c);
 static void fill_columns(struct sys_ctx *c);
+static void fill_events(struct sys_ctx *c);
 
 static const struct sys_table sys_tables[] = {
 	{"system", "local", local_cols, 1, 0, fill_local},
@@ -276,6 +289,7 @@ static const struct sys_table sys_tables[] = {
 	{"system_schema_mcs", "keyspaces", keyspaces_cols, 1, 0, fill_keyspaces},
 	{"system_schema_mcs", "tables", mcs_tables_cols, 1, 1, fill_tables},
 	{"system_schema_mcs", "columns", columns_cols, 1, 2, fill_columns},
+	{"system_coffer", "events", events_cols, 1, 2, fill_events},
 };
 
 /* The system keyspaces listed in system_schema.keyspaces. */
@@ -633,6 +647,23 @@ static void fill_tables(struct sys_ctx *c)
 			cell_custom_properties(c, def, t);
 			cell_text(c, "status", coffer_table_status_name(t ? t->status : COFFER_STATUS_ACTIVE));
 		}
+	}
+}
+
+/* Oldest first, as recorded (the newest DB_EVENTS_MAX are kept). */
+static void fill_events(struct sys_ctx *c)
+{
+	for (size_t i = 0; i < c->db->n_events; i++) {
+		const struct db_event *e = &c->db->events[i];
+		uint8_t ms[8];
+		coffer_store_u64(ms, (uint64_t)(e->time_us / 1000));
+		row_begin(c);
+		cell_text(c, "keyspace_name", e->keyspace);
+		cell_bytes(c, "event_time", ms, 8);
+		cell_text(c, "table_name", e->table);
+		cell_text(c, "event", e->event);
+		cell_text(c, "kms_key", e->kms_key);
+		cell_text(c, "reason", e->reason);
 	}
 }
 

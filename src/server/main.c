@@ -4,6 +4,8 @@
  *   cofferd --data DIR [--listen 127.0.0.1:9042] [--tls-listen 127.0.0.1:9142
  *           --tls-cert F --tls-key F] [--kms embedded] [--kms-listen 127.0.0.1:9942]
  *           [--auth password|none] [--key-cache-idle 5m] [--log-level info]
+ *           [--key-check-interval 1m] [--key-grace-period 7d] [--grant-release-delay 42d]
+ *           [--notify-webhook http://HOST:PORT/PATH] [--notify-command CMD]
  *   cofferd --data DIR --kms URL --kms-credentials FILE [--kms-profile P]
  *           [--kms-region local] [--kms-ca FILE] [--kms-service-key REF] ...
  *
@@ -67,6 +69,10 @@ struct opts {
 	const char *log_level;
 	int64_t key_cache_idle_us;
 	int64_t key_cache_max_age_us;
+	int64_t key_check_interval_us;
+	int64_t key_grace_period_us;
+	int64_t grant_release_delay_us;
+	const char *notify_webhook, *notify_command;
 	int workers;
 };
 
@@ -93,6 +99,13 @@ static void usage(FILE *f)
 		"  --auth password|none     PasswordAuthenticator (default); none only on loopback\n"
 		"  --key-cache-idle DUR     wipe a table key unused this long (default 5m)\n"
 		"  --key-cache-max-age DUR  wipe a table key this long after it was fetched (default 1h)\n"
+		"  --key-check-interval DUR check every table's key this often (default 1m)\n"
+		"  --key-grace-period DUR   how long a table may stay INACCESSIBLE (default 7d; stored,\n"
+		"                           not acted on yet)\n"
+		"  --grant-release-delay DUR retire a dropped table's backup grant after (default 42d)\n"
+		"  --notify-webhook URL     POST key-status events as JSON to this http:// URL\n"
+		"  --notify-command CMD     run CMD (/bin/sh -c) per key-status event, with COFFER_EVENT,\n"
+		"                           COFFER_KEYSPACE, COFFER_TABLE, COFFER_KMS_KEY, COFFER_REASON\n"
 		"  --workers N              request worker threads (default 32)\n"
 		"  --log-level LEVEL        debug, info, warn, error (default info)\n"
 		"  --help                   this text\n"
@@ -161,6 +174,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"auth", required_argument, NULL, 'a'},
 		{"key-cache-idle", required_argument, NULL, 'i'},
 		{"key-cache-max-age", required_argument, NULL, 'm'},
+		{"key-check-interval", required_argument, NULL, 'I'},
+		{"key-grace-period", required_argument, NULL, 'G'},
+		{"grant-release-delay", required_argument, NULL, 'R'},
+		{"notify-webhook", required_argument, NULL, 'W'},
+		{"notify-command", required_argument, NULL, 'X'},
 		{"workers", required_argument, NULL, 'w'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -173,6 +191,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->auth = "password";
 	o->log_level = "info";
 	o->key_cache_max_age_us = 3600 * COFFER_US_PER_SEC;
+	o->key_check_interval_us = 60 * COFFER_US_PER_SEC;
+	o->key_grace_period_us = 7 * COFFER_US_PER_DAY;
+	o->grant_release_delay_us = 42 * COFFER_US_PER_DAY;
 	int c;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
@@ -191,6 +212,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'a': o->auth = optarg; break;
 		case 'i': if (duration_flag("--key-cache-idle", optarg, &o->key_cache_idle_us)) return -1; break;
 		case 'm': if (duration_flag("--key-cache-max-age", optarg, &o->key_cache_max_age_us)) return -1; break;
+		case 'I': if (duration_flag("--key-check-interval", optarg, &o->key_check_interval_us)) return -1; break;
+		case 'G': if (duration_flag("--key-grace-period", optarg, &o->key_grace_period_us)) return -1; break;
+		case 'R': if (duration_flag("--grant-release-delay", optarg, &o->grant_release_delay_us)) return -1; break;
+		case 'W': o->notify_webhook = optarg; break;
+		case 'X': o->notify_command = optarg; break;
 		case 'w': o->workers = atoi(optarg); break;
 		case 'v': o->log_level = optarg; break;
 		case 'h': usage(stdout); exit(0);
@@ -235,6 +261,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (!o->listen && !o->tls_listen) {
 		fprintf(stderr, "cofferd: no CQL listener: give --listen or --tls-listen\n");
+		return -1;
+	}
+	if (o->key_check_interval_us <= 0 || o->key_grace_period_us <= 0 || o->grant_release_delay_us <= 0) {
+		fprintf(stderr, "cofferd: --key-check-interval, --key-grace-period and --grant-release-delay must be "
+				"positive\n");
+		return -1;
+	}
+	if (o->notify_webhook && strncmp(o->notify_webhook, "http://", 7) != 0) {
+		fprintf(stderr, "cofferd: --notify-webhook %s: expected an http:// URL\n", o->notify_webhook);
 		return -1;
 	}
 	if (o->workers < 0 || o->workers > 1024) {
@@ -541,6 +576,11 @@ keys:
 	dcfg.on_schema_change_arg = &a;
 	dcfg.rpc_address = "127.0.0.1";
 	dcfg.rpc_port = 9042;
+	dcfg.key_check_interval_us = o.key_check_interval_us;
+	dcfg.key_grace_period_us = o.key_grace_period_us;
+	dcfg.grant_release_delay_us = o.grant_release_delay_us;
+	dcfg.notify_webhook = o.notify_webhook;
+	dcfg.notify_command = o.notify_command;
 	if (coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
 		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE)
 			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s\n",

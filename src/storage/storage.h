@@ -263,4 +263,78 @@ struct coffer_table_stats {
 };
 void coffer_table_stats(struct coffer_table *t, struct coffer_table_stats *out);
 
+/* ---- offline verification and decoding (verify.c) -------------------------------- */
+
+/* These open a table's files read-only without recovering the table (no replay,
+ * no truncation, nothing written), for `coffer verify` and `coffer dump` while
+ * cofferd is stopped; nothing else may have the table open. cfg->vfs is
+ * ignored (a read-only layer is used). A refusal of the table key is returned
+ * as the provider's COFFER_E_KMS_* code (or COFFER_E_UNAVAILABLE). */
+
+struct coffer_verify_result {
+	uint64_t files;    /* files looked at */
+	uint64_t blocks;   /* blocks, groups and metadata blocks that authenticated */
+	uint64_t problems; /* problems reported */
+};
+/* One finding: `problem` false for a note (e.g. a torn tail recovery will
+ * drop). `file` is a path; `msg` names the block, never a value. Both are
+ * valid only during the call. */
+typedef void (*coffer_verify_fn)(void *arg, bool problem, const char *file, const char *msg);
+
+/* Checks the key registry (every record authenticated), the manifest, every
+ * SSTable (header, footer, statistics, bloom filter, index, then each data
+ * block's tag, compression, entries and order), every commit-log segment
+ * (each group's length, sequence and tag) and that the registry holds a key
+ * for every live file. Each problem goes to fn and the check goes on; the
+ * call returns OK when it ran, whatever it found (out->problems says). */
+COFFER_RESULT coffer_storage_verify(const struct coffer_storage_config *cfg,
+				    const struct coffer_table_desc *desc, coffer_verify_fn fn,
+				    void *arg, struct coffer_verify_result *out);
+
+enum coffer_dump_kind {
+	COFFER_DUMP_PARTITION_DELETE,
+	COFFER_DUMP_RANGE_DELETE,
+	COFFER_DUMP_ROW_DELETE,
+	COFFER_DUMP_ROW_MARKER,
+	COFFER_DUMP_STATIC_CELL,
+	COFFER_DUMP_CELL,
+};
+
+/* One decoded entry; slices borrow the decrypted block and are valid only
+ * during the callback. */
+struct coffer_dump_entry {
+	uint64_t block;                    /* SSTable data block or commit-log group */
+	enum coffer_dump_kind kind;
+	int64_t token;
+	struct coffer_slice partition_key; /* serialised (coffer_partition_key_encode) */
+	struct coffer_slice ck[COFFER_MAX_CLUSTERING]; /* clustering; range: start bound */
+	size_t n_ck;
+	struct coffer_slice end_ck[COFFER_MAX_CLUSTERING]; /* range deletions: end bound */
+	size_t n_end_ck;
+	bool start_inclusive, end_inclusive;
+	uint32_t column;                   /* cells: the caller's column id */
+	int64_t ts;                        /* write timestamp, µs */
+	bool tombstone, expiring;
+	uint32_t ttl;                      /* seconds, expiring cells */
+	int64_t ldt_us;                    /* deletion time or expiry, µs; 0 if neither */
+	struct coffer_slice value;         /* cells */
+};
+/* false stops the dump. */
+typedef bool (*coffer_dump_fn)(void *arg, const struct coffer_dump_entry *e);
+
+/* Decodes one file of the table, named as in its directory ("SST-<id>.db" or
+ * "CL-<id>.log"), entry by entry into fn, authenticating each block before
+ * any of its entries is passed on. The first problem stops it with
+ * COFFER_E_CORRUPT naming the file and block. */
+COFFER_RESULT coffer_storage_dump(const struct coffer_storage_config *cfg,
+				  const struct coffer_table_desc *desc, const char *file_name,
+				  coffer_dump_fn fn, void *arg);
+
+/* The key registry's summary (table key version, KMS key ARN, data keys),
+ * read-only; the table key is unwrapped to authenticate the registry. */
+struct coffer_keyring_info;
+COFFER_RESULT coffer_storage_key_info(const struct coffer_storage_config *cfg,
+				      const struct coffer_table_desc *desc,
+				      struct coffer_keyring_info *out);
+
 #endif

@@ -206,9 +206,14 @@ static void test_customer_managed_keys(void **state)
 	q = cmk_create("b", e->svc_key);
 	dbt_err(e, q, COFFER_CQL_INVALID, "service key");
 	free(q);
-	/* a key whose policy does not let coffer use it */
+	/* a key whose policy does not let coffer use it (the default policy
+	 * lets coffer describe the key and create grants: enough for a table,
+	 * which then runs on its grants) */
 	struct coffer_kms_caller admin = {.principal_arn = coffer_kms_admin_principal(e->kms)};
-	struct coffer_kms_create_key_req req = {.description = "not for coffer"};
+	char *admin_only = coffer_xasprintf("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+					    "\"Principal\":{\"AWS\":\"%s\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}",
+					    coffer_kms_admin_principal(e->kms));
+	struct coffer_kms_create_key_req req = {.description = "not for coffer", .policy = admin_only};
 	struct coffer_kms_key_info info;
 	memset(&info, 0, sizeof(info));
 	assert_int_equal(coffer_kms_create_key(e->kms, &admin, &req, &info), COFFER_OK);
@@ -216,6 +221,7 @@ static void test_customer_managed_keys(void **state)
 	dbt_err(e, q, COFFER_CQL_INVALID, "not allowed");
 	free(q);
 	coffer_kms_key_info_free(&info);
+	free(admin_only);
 	/* the failures created nothing */
 	assert_string_equal(dbt_rows(e, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'ks'"), "a\n");
 	/* an alias resolves to its key's ARN */
