@@ -27,6 +27,7 @@
 #include "crypto/crypto.h"
 #include "kms/kms.h"
 #include "util/alloc.h"
+#include "db/db.h"
 #include "util/fs.h"
 
 #define CATALOG_HEADER 13
@@ -38,50 +39,9 @@ static const struct coffer_key_context_pair catalog_ctx_pairs[] = {
 };
 static const struct coffer_key_context catalog_ctx = {catalog_ctx_pairs, 1};
 
-/* The storage description of a table, as db.c builds it. */
-static enum coffer_type storage_type(const struct coffer_datatype *t)
-{
-	switch (t->kind) {
-	case COFFER_DT_ASCII: return COFFER_TYPE_ASCII;
-	case COFFER_DT_TEXT: return COFFER_TYPE_TEXT;
-	case COFFER_DT_INT: return COFFER_TYPE_INT;
-	case COFFER_DT_BIGINT:
-	case COFFER_DT_COUNTER: return COFFER_TYPE_BIGINT;
-	case COFFER_DT_SMALLINT: return COFFER_TYPE_SMALLINT;
-	case COFFER_DT_TINYINT: return COFFER_TYPE_TINYINT;
-	case COFFER_DT_TIMESTAMP: return COFFER_TYPE_TIMESTAMP;
-	case COFFER_DT_UUID: return COFFER_TYPE_UUID;
-	case COFFER_DT_TIMEUUID: return COFFER_TYPE_TIMEUUID;
-	case COFFER_DT_BOOLEAN: return COFFER_TYPE_BOOLEAN;
-	case COFFER_DT_DOUBLE: return COFFER_TYPE_DOUBLE;
-	case COFFER_DT_FLOAT: return COFFER_TYPE_FLOAT;
-	case COFFER_DT_VARINT: return COFFER_TYPE_VARINT;
-	case COFFER_DT_DECIMAL: return COFFER_TYPE_DECIMAL;
-	case COFFER_DT_DATE: return COFFER_TYPE_DATE;
-	case COFFER_DT_TIME: return COFFER_TYPE_TIME;
-	case COFFER_DT_INET: return COFFER_TYPE_INET;
-	default: return COFFER_TYPE_BLOB;
-	}
-}
-
 static void build_desc(struct coffer_offline_table *t)
 {
-	const struct coffer_tabledef *def = t->def;
-	struct coffer_table_desc *d = &t->desc;
-	memset(d, 0, sizeof(*d));
-	d->keyspace = def->keyspace;
-	d->name = def->name;
-	d->table_id = t->storage_id;
-	d->schema.n_partition = def->npartition;
-	d->schema.n_clustering = def->nclustering;
-	for (size_t i = 0, k = 0; i < def->ncolumns && k < COFFER_MAX_CLUSTERING; i++) {
-		const struct coffer_column *c = &def->columns[i];
-		if (c->kind != COFFER_COLUMN_CLUSTERING)
-			continue;
-		d->schema.clustering[k].type = storage_type(c->type);
-		d->schema.clustering[k].desc = c->order == COFFER_ORDER_DESC;
-		k++;
-	}
+	coffer_db_table_desc(t->def, t->storage_id, &t->desc);
 }
 
 static COFFER_RESULT skip_roles(struct coffer_reader *r)

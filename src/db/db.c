@@ -156,7 +156,7 @@ static enum coffer_type storage_type(const struct coffer_datatype *t)
 
 /* The storage description of a table; `id` is the storage id text and must
  * outlive the use of `d`. */
-static void table_desc(const struct coffer_tabledef *def, const char *id, struct coffer_table_desc *d)
+void coffer_db_table_desc(const struct coffer_tabledef *def, const char *id, struct coffer_table_desc *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->keyspace = def->keyspace;
@@ -196,7 +196,7 @@ COFFER_RESULT db_table_open_store_to(struct coffer_db *db, struct db_table *t, b
 	ENSURE(t->def->nclustering <= COFFER_MAX_CLUSTERING, COFFER_E_INVALID,
 	       "Table %s.%s has more than %d clustering columns", t->def->keyspace, t->def->name,
 	       COFFER_MAX_CLUSTERING);
-	table_desc(t->def, t->storage_id, &d);
+	coffer_db_table_desc(t->def, t->storage_id, &d);
 	/* Per table: its grant tokens (the keyring copies them). */
 	struct coffer_storage_config sc = db->storage;
 	const char *tokens[2];

@@ -17,6 +17,8 @@
 
 #include "keys/keys.h"
 #include "proto/proto.h"
+#include "schema/schema.h"
+#include "storage/storage.h"
 #include "util/util.h"
 
 struct coffer_db;
@@ -79,6 +81,13 @@ COFFER_RESULT coffer_db_login(struct coffer_db *db, struct coffer_slice user,
  * (RESULT or ERROR, on req->stream) to `out`. May block (durable writes). */
 void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s,
 		      const struct coffer_proto_request *req, struct coffer_buf *out);
+
+/* The storage description of a catalog table (clustering types and orders
+ * mapped to the storage engine's comparators) whose storage lives under
+ * `storage_id`. The strings stay borrowed from def and storage_id. Shared by
+ * the database and the offline tools (coffer verify, dump, keys status). */
+void coffer_db_table_desc(const struct coffer_tabledef *def, const char *storage_id,
+			  struct coffer_table_desc *out);
 
 /* Flushes every table's memtable (SIGTERM). */
 COFFER_RESULT coffer_db_flush_all(struct coffer_db *db);
