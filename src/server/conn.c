@@ -12,7 +12,11 @@
  *
  * Invariants:
  *  1. Lock order: a bufferevent's lock, then conn->lock / session.lock. A
- *     worker never holds conn->lock while it writes to the bufferevent.
+ *     worker never writes to the bufferevent: it appends its answer to
+ *     conn->outq under conn->lock and, if no flush is scheduled yet, activates
+ *     conn->flush_ev; the loop moves the whole queue into the bufferevent
+ *     (after dropping conn->lock), so a burst of answers costs one wake-up of
+ *     the loop and goes out in one writev.
  *  2. A connection is freed when its loop reference and every request's
  *     reference are gone; the bufferevent lives as long as the connection,
  *     so a worker's late answer never touches freed memory.
@@ -54,8 +58,11 @@ static void conn_free(struct coffer_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&s->conns_lock);
+	if (c->flush_ev)
+		event_free(c->flush_ev);
 	if (c->bev)
 		bufferevent_free(c->bev);
+	coffer_buf_free(&c->outq);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->session.lock);
 	coffer_log_debug(s->log, "server", "connection %llu from %s closed", (unsigned long long)c->id, c->peer);
@@ -114,10 +121,46 @@ static bool conn_is_closing(struct coffer_conn *c)
 	return closing;
 }
 
+/* Loop thread only: straight into the bufferevent (process_input looks at
+ * its output length right after an error answer). */
 static void send_buf(struct coffer_conn *c, const struct coffer_buf *b)
 {
 	if (b->len && !conn_is_closing(c))
 		bufferevent_write(c->bev, b->ptr, b->len);
+}
+
+/* A worker's answer: queued for the loop's next flush (invariant 1). */
+static void send_from_worker(struct coffer_conn *c, const struct coffer_buf *b)
+{
+	if (!b->len)
+		return;
+	pthread_mutex_lock(&c->lock);
+	bool kick = false;
+	if (!c->closing) {
+		coffer_buf_put(&c->outq, b->ptr, b->len);
+		kick = !c->flush_scheduled;
+		c->flush_scheduled = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (kick)
+		event_active(c->flush_ev, EV_WRITE, 0);
+}
+
+/* Loop thread: everything the workers queued since the last flush. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct coffer_conn *c = arg;
+	pthread_mutex_lock(&c->lock);
+	struct coffer_buf out = c->outq;
+	c->outq = (struct coffer_buf){0};
+	c->flush_scheduled = false;
+	bool closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (out.len && !closing)
+		bufferevent_write(c->bev, out.ptr, out.len);
+	coffer_buf_free(&out);
 }
 
 static void send_error(struct coffer_conn *c, uint8_t version, int16_t stream, uint32_t code,
@@ -239,7 +282,7 @@ static void run_job(void *arg)
 		const struct coffer_cql_handler *h = &c->server->cfg.handler;
 		h->ops->handle(h->self, &c->session, &req, &out);
 	}
-	send_buf(c, &out);
+	send_from_worker(c, &out);
 	coffer_buf_free(&out);
 	coffer_arena_free(&a);
 	job_done(j);
@@ -490,9 +533,14 @@ void coffer_conn_accept(struct coffer_server *s, evutil_socket_t fd, const struc
 	} else {
 		c->bev = bufferevent_socket_new(s->base, fd, opts);
 	}
-	if (!c->bev) {
+	if (c->bev)
+		c->flush_ev = event_new(s->base, -1, 0, flush_cb, c);
+	if (!c->bev || !c->flush_ev) {
 		coffer_log_error(s->log, "server", "connection from %s: cannot set up its buffers", c->peer);
-		evutil_closesocket(fd);
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
 		pthread_mutex_destroy(&c->lock);
 		pthread_mutex_destroy(&c->session.lock);
 		free(c);

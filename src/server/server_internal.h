@@ -55,7 +55,10 @@ struct coffer_conn {
 	bool closing;                    /* no more reading; free once refs drop to 0 */
 	bool close_after_flush;          /* a fatal protocol error was answered */
 	bool read_paused;
-	pthread_mutex_t lock;            /* refs, in_flight, closing */
+	struct coffer_buf outq;          /* workers' answers not yet handed to bev */
+	bool flush_scheduled;            /* flush_ev is active for outq */
+	struct event *flush_ev;          /* runs the flush on the loop thread */
+	pthread_mutex_t lock;            /* refs, in_flight, closing, outq */
 };
 
 /* conn.c */

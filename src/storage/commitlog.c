@@ -17,10 +17,13 @@
  *                   block kind 6 number s (block.c: nonce and AAD from s)
  *
  * Group commit (DESIGN.md section 4): a writer appends its entries to the
- * pending group and waits. The first waiter that finds no leader becomes the
- * leader: it takes everything pending, seals it as one group, writes it,
- * fsyncs once, applies it to the memtable, and wakes every writer whose entries
- * were in it. One fsync thus serves all writes that arrived meanwhile.
+ * pending group and parks on its own futex word. A writer that finds no
+ * leader becomes the leader: it takes everything pending, seals it as one
+ * group, writes it, fsyncs once, applies it to the memtable, hands leadership
+ * to the oldest writer that queued meanwhile (waking that one thread only),
+ * and then wakes exactly the writers whose entries were in its group. One
+ * fsync thus serves all writes that arrived meanwhile, and no wake-up makes
+ * threads outside the group fight for the mutex.
  *
  *   writer: PENDING ──(leader took it)──► IN FLIGHT ──fsync ok──► APPLIED ──► returns OK
  *                                              └──write/fsync failed──► returns the error
@@ -47,6 +50,9 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "storage/storage_internal.h"
 #include "util/fs.h"
@@ -55,23 +61,27 @@
 #define CL_MAGIC "CFCLOG01"
 #define CL_HEADER 52
 #define GROUP_HEADER 16
-#define FAIL_SLOTS 32
 
-struct fail_range {
-	uint64_t lo, hi;
-	coffer_rc rc;
-	char msg[256];
+/* A writer waiting for its group, on its own stack. It sleeps on its own
+ * futex word, so a finished group wakes exactly its writers (and the next
+ * leader), never every thread parked in the log. */
+enum { WAITER_PARKED, WAITER_DONE, WAITER_LEAD };
+
+struct waiter {
+	struct waiter *next;  /* pending list, under mu; the group's, leader-owned */
+	int state;            /* WAITER_*: set once by a leader, atomically */
+	coffer_rc rc;         /* DONE: the group's result, written before state */
+	char msg[256];        /* its message when rc != COFFER_OK */
 };
 
 struct commitlog {
 	struct coffer_table *t;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t next_ticket, done_ticket;
-	bool leader;
+	pthread_cond_t excl_cv;         /* commitlog_exclusive waits here for the leader */
+	unsigned excl_waiting;
+	bool leader;                    /* someone leads (or a waiter is being woken to) */
 	struct coffer_buf pending;
-	struct fail_range fails[FAIL_SLOTS];
-	uint64_t n_fails;
+	struct waiter *head, *tail;     /* the writers whose entries are in pending */
 	bool broken;
 	/* leader-owned */
 	bool open;
@@ -164,7 +174,7 @@ coffer_rc commitlog_open(struct coffer_table *t, struct commitlog **out)
 	l->t = t;
 	l->fd = -1;
 	pthread_mutex_init(&l->mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
+	pthread_cond_init(&l->excl_cv, NULL);
 	coffer_rc rc = open_segment(l);
 	if (rc != COFFER_OK) {
 		commitlog_close(l);
@@ -183,7 +193,7 @@ void commitlog_close(struct commitlog *l)
 	close_segment(l);
 	coffer_buf_free(&l->pending);
 	coffer_buf_free(&l->frame);
-	pthread_cond_destroy(&l->cv);
+	pthread_cond_destroy(&l->excl_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -223,87 +233,123 @@ static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
 	return COFFER_OK;
 }
 
-static void record_failure(struct commitlog *l, uint64_t lo, uint64_t hi, coffer_rc rc)
+/* Parks the calling writer until a leader changes w->state (see struct waiter). */
+static int waiter_park(struct waiter *w)
 {
-	struct fail_range *f = &l->fails[l->n_fails++ % FAIL_SLOTS];
-	f->lo = lo;
-	f->hi = hi;
-	f->rc = rc;
-	snprintf(f->msg, sizeof(f->msg), "%s", coffer_error_msg());
+	for (;;) {
+		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+		if (st != WAITER_PARKED)
+			return st;
+		/* returns at once if the state changed since the load (EAGAIN) */
+		syscall(SYS_futex, &w->state, FUTEX_WAIT_PRIVATE, WAITER_PARKED, NULL, NULL, 0);
+	}
+}
+
+/* Sets w's final state; after the store the waiter may return and its frame
+ * may be gone, so nothing of w is touched afterwards but the futex word's
+ * address (a wake on a stale address is at worst a spurious wake-up, which
+ * every futex user tolerates). */
+static void waiter_wake(struct waiter *w, int state)
+{
+	__atomic_store_n(&w->state, state, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Gives up leadership (mu held). A commitlog_exclusive caller waiting goes
+ * first; otherwise the oldest pending writer is woken as the next leader, so
+ * the log never idles with writers queued and only that one thread wakes. */
+static void release_leadership(struct commitlog *l)
+{
+	if (l->excl_waiting || !l->head) {
+		l->leader = false;
+		if (l->excl_waiting)
+			pthread_cond_broadcast(&l->excl_cv);
+		return;
+	}
+	waiter_wake(l->head, WAITER_LEAD);
 }
 
 coffer_rc commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t n)
 {
-	coffer_rc result = COFFER_OK;
+	struct waiter self = {.state = WAITER_PARKED};
 	pthread_mutex_lock(&l->mu);
 	if (l->broken) {
 		pthread_mutex_unlock(&l->mu);
 		BAIL(COFFER_E_IO, "table %s: commit log failed earlier; reopen the table", l->t->table_id);
 	}
-	uint64_t ticket = ++l->next_ticket;
 	for (size_t i = 0; i < n; i++)
 		coffer_buf_put(&l->pending, muts[i].ptr, muts[i].len);
 	l->pending_writes++;
-	while (l->done_ticket < ticket) {
-		if (l->leader) {
-			pthread_cond_wait(&l->cv, &l->mu);
-			continue;
-		}
-		l->leader = true;
-		/* The writers the last group woke are about to queue again; with an
-		 * fsync to pay for, give them a moment so one fsync serves them all
-		 * (at most a few yields; never when alone or not syncing). */
-		for (int y = 0; y < 4 && !l->t->no_sync && l->last_group_writes > 1 &&
-				l->pending_writes < l->last_group_writes;
-		     y++) {
-			pthread_mutex_unlock(&l->mu);
-			sched_yield();
-			pthread_mutex_lock(&l->mu);
-		}
-		struct coffer_buf taken = l->pending;
-		l->pending = (struct coffer_buf){0};
-		uint64_t lo = l->done_ticket + 1, hi = l->next_ticket;
-		uint64_t nw = l->pending_writes;
-		l->pending_writes = 0;
-		l->last_group_writes = nw;
+	if (l->tail)
+		l->tail->next = &self;
+	else
+		l->head = &self;
+	l->tail = &self;
+	bool lead = !l->leader;
+	l->leader = true;
+	if (!lead) {
 		pthread_mutex_unlock(&l->mu);
-		coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE,
-							    "commit log failed earlier")
-					 : commit_group(l, coffer_buf_slice(&taken));
-		pthread_mutex_lock(&l->mu);
-		if (rc != COFFER_OK)
-			record_failure(l, lo, hi, rc);
-		else
-			l->writes += nw;
-		coffer_wipe(taken.ptr, taken.len);
-		coffer_buf_free(&taken);
-		l->done_ticket = hi;
-		l->leader = false;
-		pthread_cond_broadcast(&l->cv);
-	}
-	for (uint64_t i = l->n_fails > FAIL_SLOTS ? l->n_fails - FAIL_SLOTS : 0; i < l->n_fails; i++) {
-		struct fail_range *f = &l->fails[i % FAIL_SLOTS];
-		if (ticket >= f->lo && ticket <= f->hi) {
-			result = coffer_error_set(f->rc, COFFER_WHERE, "%s", f->msg);
-			break;
+		if (waiter_park(&self) == WAITER_DONE) {
+			if (self.rc != COFFER_OK)
+				return coffer_error_set(self.rc, COFFER_WHERE, "%s", self.msg);
+			return COFFER_OK;
 		}
+		/* WAITER_LEAD: leadership was handed over; our entries are still pending */
+		pthread_mutex_lock(&l->mu);
 	}
+	/* The writers the last group woke are about to queue again; with an
+	 * fsync to pay for, give them a moment so one fsync serves them all
+	 * (at most a few yields; never when alone or not syncing). */
+	for (int y = 0; y < 4 && !l->t->no_sync && l->last_group_writes > 1 &&
+			l->pending_writes < l->last_group_writes;
+	     y++) {
+		pthread_mutex_unlock(&l->mu);
+		sched_yield();
+		pthread_mutex_lock(&l->mu);
+	}
+	struct coffer_buf taken = l->pending;
+	l->pending = (struct coffer_buf){0};
+	struct waiter *group = l->head;
+	l->head = l->tail = NULL;
+	uint64_t nw = l->pending_writes;
+	l->pending_writes = 0;
+	l->last_group_writes = nw;
 	pthread_mutex_unlock(&l->mu);
-	return result;
+	coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE, "commit log failed earlier")
+				 : commit_group(l, coffer_buf_slice(&taken));
+	coffer_wipe(taken.ptr, taken.len);
+	coffer_buf_free(&taken);
+	pthread_mutex_lock(&l->mu);
+	if (rc == COFFER_OK)
+		l->writes += nw;
+	release_leadership(l);
+	pthread_mutex_unlock(&l->mu);
+	/* invariant 1: only now, after the fsync and the memtable, do writers return */
+	for (struct waiter *w = group, *next; w; w = next) {
+		next = w->next;
+		if (w == &self)
+			continue;
+		w->rc = rc;
+		if (rc != COFFER_OK)
+			snprintf(w->msg, sizeof(w->msg), "%s", coffer_error_msg());
+		waiter_wake(w, WAITER_DONE);
+	}
+	return rc;
 }
 
 coffer_rc commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer_table *t, void *arg),
 			      void *arg)
 {
 	pthread_mutex_lock(&l->mu);
+	l->excl_waiting++;
 	while (l->leader)
-		pthread_cond_wait(&l->cv, &l->mu);
+		pthread_cond_wait(&l->excl_cv, &l->mu);
+	l->excl_waiting--;
 	l->leader = true;
 	pthread_mutex_unlock(&l->mu);
 	coffer_rc rc = fn(l->t, arg);
 	pthread_mutex_lock(&l->mu);
-	l->leader = false;
-	pthread_cond_broadcast(&l->cv);
+	release_leadership(l);
 	pthread_mutex_unlock(&l->mu);
 	return rc;
 }
