@@ -18,6 +18,7 @@
  * fsync off, no audit log and no quota. COFFER_FUZZ_ENTRY lets the unit test
  * fuzz_request_smoke_test.c include this file and call the entry directly.
  */
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,19 @@ static struct {
 	struct coffer_kms_access_key key;
 } fz;
 
+/* The engine's files (seal key, store, lock) live in a temporary directory
+ * that goes when the process exits, fuzzing run or smoke test alike. */
+static void fuzz_cleanup(void)
+{
+	static const char *const files[] = {"seal.key", "store.log", "kms.lock", "audit.log"};
+	char path[128];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", fz.dir, files[i]);
+		unlink(path);
+	}
+	rmdir(fz.dir);
+}
+
 static void fuzz_init(void)
 {
 	struct coffer_kms_config cfg;
@@ -54,6 +68,7 @@ static void fuzz_init(void)
 	snprintf(fz.dir, sizeof(fz.dir), "/tmp/coffer-fuzz-kmsapi-XXXXXX");
 	if (!mkdtemp(fz.dir))
 		abort();
+	atexit(fuzz_cleanup);
 	coffer_kms_config_default(&cfg);
 	cfg.data_dir = fz.dir;
 	cfg.audit_fd = -2;

@@ -30,8 +30,10 @@ class Cofferd:
     def start(self):
         env = dict(os.environ)
         env["COFFER_SUPERUSER_PASSWORD"] = self.password
-        log_dir = os.path.dirname(self.data) if self.tmp else tempfile.gettempdir()
-        self.log = open(os.path.join(log_dir, "cofferd-%d.log" % os.getpid()), "ab")
+        # The log sits beside the data directory (in the test's own temporary
+        # directory when the fixture made one), never loose in /tmp.
+        self.log = open(os.path.join(os.path.dirname(os.path.abspath(self.data)),
+                                     "cofferd-%d.log" % os.getpid()), "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BUILD, "cofferd"), "--data", self.data, "--listen", "127.0.0.1:0",
              "--kms-listen", "127.0.0.1:0", "--log-level", "warn", *self.extra],
