@@ -901,15 +901,22 @@ COFFER_RESULT coffer_kms_client_describe_key(struct coffer_kms_client *c,
 	return COFFER_OK;
 }
 
-static COFFER_RESULT simple_key_op(struct coffer_kms_client *c, const char *op, const char *key_ref)
+/* An operation whose request is up to three string fields (a NULL value is
+ * left out) and whose answer carries nothing the caller needs. */
+static COFFER_RESULT strings_op(struct coffer_kms_client *c, const char *op, const char *k1,
+				const char *v1, const char *k2, const char *v2, const char *k3,
+				const char *v3)
 {
+	const char *const kv[] = {k1, v1, k2, v2, k3, v3};
 	struct coffer_buf b = {0};
 	struct coffer_jw w;
 	json_t *r;
 
 	coffer_jw_init(&w, &b);
 	coffer_jw_obj_begin(&w);
-	coffer_jw_kstr(&w, "KeyId", key_ref);
+	for (size_t i = 0; i < 6; i += 2)
+		if (kv[i] && kv[i + 1])
+			coffer_jw_kstr(&w, kv[i], kv[i + 1]);
 	coffer_jw_obj_end(&w);
 	TRY(call_json(c, op, &b, &r));
 	json_decref(r);
@@ -920,32 +927,22 @@ COFFER_RESULT coffer_kms_client_enable_key(struct coffer_kms_client *c,
 					   const struct coffer_kms_caller *caller,
 					   const char *key_ref)
 {
-	return simple_key_op(c, "EnableKey", key_ref);
+	return strings_op(c, "EnableKey", "KeyId", key_ref, NULL, NULL, NULL, NULL);
 }
 
 COFFER_RESULT coffer_kms_client_disable_key(struct coffer_kms_client *c,
 					    const struct coffer_kms_caller *caller,
 					    const char *key_ref)
 {
-	return simple_key_op(c, "DisableKey", key_ref);
+	return strings_op(c, "DisableKey", "KeyId", key_ref, NULL, NULL, NULL, NULL);
 }
 
 COFFER_RESULT coffer_kms_client_create_alias(struct coffer_kms_client *c,
 					     const struct coffer_kms_caller *caller,
 					     const char *alias_name, const char *target_key_ref)
 {
-	struct coffer_buf b = {0};
-	struct coffer_jw w;
-	json_t *r;
-
-	coffer_jw_init(&w, &b);
-	coffer_jw_obj_begin(&w);
-	coffer_jw_kstr(&w, "AliasName", alias_name);
-	coffer_jw_kstr(&w, "TargetKeyId", target_key_ref);
-	coffer_jw_obj_end(&w);
-	TRY(call_json(c, "CreateAlias", &b, &r));
-	json_decref(r);
-	return COFFER_OK;
+	return strings_op(c, "CreateAlias", "AliasName", alias_name, "TargetKeyId", target_key_ref, NULL,
+			  NULL);
 }
 
 COFFER_RESULT coffer_kms_client_encrypt(struct coffer_kms_client *c,
@@ -1140,40 +1137,15 @@ COFFER_RESULT coffer_kms_client_retire_grant(struct coffer_kms_client *c,
 					     const char *grant_token, const char *key_ref,
 					     const char *grant_id)
 {
-	struct coffer_buf b = {0};
-	struct coffer_jw w;
-	json_t *r;
-
-	coffer_jw_init(&w, &b);
-	coffer_jw_obj_begin(&w);
-	if (grant_token)
-		coffer_jw_kstr(&w, "GrantToken", grant_token);
-	if (key_ref)
-		coffer_jw_kstr(&w, "KeyId", key_ref);
-	if (grant_id)
-		coffer_jw_kstr(&w, "GrantId", grant_id);
-	coffer_jw_obj_end(&w);
-	TRY(call_json(c, "RetireGrant", &b, &r));
-	json_decref(r);
-	return COFFER_OK;
+	return strings_op(c, "RetireGrant", "GrantToken", grant_token, "KeyId", key_ref, "GrantId",
+			  grant_id);
 }
 
 COFFER_RESULT coffer_kms_client_revoke_grant(struct coffer_kms_client *c,
 					     const struct coffer_kms_caller *caller,
 					     const char *key_ref, const char *grant_id)
 {
-	struct coffer_buf b = {0};
-	struct coffer_jw w;
-	json_t *r;
-
-	coffer_jw_init(&w, &b);
-	coffer_jw_obj_begin(&w);
-	coffer_jw_kstr(&w, "KeyId", key_ref);
-	coffer_jw_kstr(&w, "GrantId", grant_id);
-	coffer_jw_obj_end(&w);
-	TRY(call_json(c, "RevokeGrant", &b, &r));
-	json_decref(r);
-	return COFFER_OK;
+	return strings_op(c, "RevokeGrant", "KeyId", key_ref, "GrantId", grant_id, NULL, NULL);
 }
 
 static void parse_pairs(json_t *obj, struct coffer_kms_context_pair **pairs, size_t *n, bool *has)

@@ -1,5 +1,5 @@
 /*
- * fuzz_request_smoke_test.c - the libFuzzer target fuzz/kms_client_response_fuzz.c
+ * fuzz_response_smoke_test.c - the libFuzzer target fuzz/kms_client_response_fuzz.c
  * run briefly inside `make test` (and under ASan+UBSan in test-asan): every
  * seed of fuzz/corpus/kms_client_response/, a list of tricky inputs, and 20,000
  * deterministic mutations of the seeds. The target itself aborts on
