@@ -980,7 +980,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	db->log = cfg->log ? cfg->log : coffer_log_null();
 	db->clock = cfg->clock ? cfg->clock : coffer_clock_system();
 	pthread_rwlock_init(&db->schema_lock, NULL);
-	pthread_mutex_init(&db->prepared_lock, NULL);
+	db_prepared_cache_init(&db->prepared, cfg->prepared_max_entries, cfg->prepared_max_bytes);
 	pthread_mutex_init(&db->health_mu, NULL);
 	pthread_cond_init(&db->health_cv, NULL);
 	db->notify_webhook = cfg->notify_webhook && *cfg->notify_webhook ? coffer_xstrdup(cfg->notify_webhook) : NULL;
@@ -1077,11 +1077,10 @@ void coffer_db_close(struct coffer_db *db)
 		free(db->roles[i].hash);
 	}
 	free(db->roles);
-	db_prepared_free(db);
+	db_prepared_cache_free(&db->prepared);
 	coffer_secret_free(&db->catalog_key);
 	db_batchlog_close(db);
 	pthread_rwlock_destroy(&db->schema_lock);
-	pthread_mutex_destroy(&db->prepared_lock);
 	for (size_t i = 0; i < DB_DML_LOCKS; i++)
 		pthread_mutex_destroy(&db->dml_locks[i]);
 	free((char *)db->storage.data_dir);

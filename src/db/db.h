@@ -56,6 +56,11 @@ struct coffer_db_config {
 	/* Called after every schema change (to push SCHEMA_CHANGE events). */
 	void (*on_schema_change)(void *arg, const struct coffer_proto_schema_change *sc);
 	void *on_schema_change_arg;
+	/* Prepared-statement cache bounds (least recently used evicted; an
+	 * EXECUTE of an evicted id answers Unprepared and drivers re-prepare).
+	 * 0: 10,000 statements, 64 MiB. */
+	size_t prepared_max_entries;
+	size_t prepared_max_bytes;
 };
 
 /* Opens (creating on first start) the catalog and every table. A table whose

@@ -100,6 +100,30 @@ struct role {
 	bool superuser;
 };
 
+#define DB_PREPARED_ID_BYTES 16
+
+/* A prepared statement (prepared.c). Immutable once cached but for refs,
+ * cached and the links, which change under the cache's mu. */
+struct db_prepared {
+	uint8_t id[DB_PREPARED_ID_BYTES];
+	char keyspace[COFFER_DB_KEYSPACE_MAX];
+	struct coffer_arena arena;
+	struct coffer_cql_stmt *stmt;
+	size_t bytes;              /* what it counts against the byte bound */
+	unsigned refs;             /* requests holding it */
+	bool cached;               /* still in the table */
+	struct db_prepared *hnext, *lru_prev, *lru_next;
+};
+
+struct db_prepared_cache {
+	pthread_mutex_t mu;
+	struct db_prepared **buckets;
+	struct db_prepared *lru_head, *lru_tail; /* most recently used first */
+	size_t entries, bytes;
+	size_t max_entries, max_bytes;
+	uint64_t evictions;
+};
+
 struct coffer_db {
 	struct coffer_db_config cfg;
 	char *data_dir;
@@ -115,9 +139,7 @@ struct coffer_db {
 	uint8_t schema_version[16];        /* changes on every schema change (system.local) */
 	uint8_t host_id[16];
 	struct coffer_storage_config storage;
-	pthread_mutex_t prepared_lock;
-	struct prepared **prepared;        /* handler.c's cache (entries never move) */
-	size_t n_prepared;
+	struct db_prepared_cache prepared;  /* prepared.c */
 	/* The catalog file's data key (sealed under the service key). */
 	struct coffer_secret catalog_key;
 	/* (added by exec_dml.c) Striped locks for read-modify-write work:
@@ -271,9 +293,19 @@ void db_event_deliver(struct coffer_db *db, const struct db_event *e);
 void db_event_free(struct db_event *e);   /* frees the strings and e */
 void db_event_clear(struct db_event *e);  /* frees the strings only */
 
-/* ---- handler.c ---- */
-/* Frees the prepared-statement cache; coffer_db_close calls it. */
-void db_prepared_free(struct coffer_db *db);
+/* ---- prepared.c: the bounded prepared-statement cache ---- */
+/* Looked up by id, held by a request while it runs (refs), freed once
+ * evicted and released. */
+void db_prepared_cache_init(struct db_prepared_cache *c, size_t max_entries, size_t max_bytes);
+void db_prepared_cache_free(struct db_prepared_cache *c);
+void db_prepared_id(const char *keyspace, struct coffer_slice query, uint8_t id[DB_PREPARED_ID_BYTES]);
+/* The statement of an id, held; NULL if unknown or evicted. */
+struct db_prepared *db_prepared_find(struct db_prepared_cache *c, struct coffer_slice id);
+/* Parses and caches the statement (or finds it), held. */
+COFFER_RESULT db_prepared_get(struct db_prepared_cache *c, const char *keyspace, struct coffer_slice query,
+			      struct db_prepared **out);
+void db_prepared_release(struct db_prepared_cache *c, struct db_prepared *p);
+void db_prepared_stats(struct db_prepared_cache *c, size_t *entries, size_t *bytes, uint64_t *evictions);
 
 /* ---- exec_ddl.c ---- */
 COFFER_RESULT exec_use(struct coffer_exec *x);

@@ -27,9 +27,9 @@
  *   anything else (I/O, corruption, bugs)  0x0000 Server_error
  *
  * Invariants:
- *  1. Prepared statements live in their own heap entries and arenas, which
- *     never move and are never freed while the db is open (Cassandra evicts; coffer keeps them: the number of
- *     distinct statements an application prepares is small).
+ *  1. A prepared statement a request uses is held (prepared.c) until the
+ *     response is written, so evicting it meanwhile never frees it under
+ *     the request; an id evicted earlier answers Unprepared.
  *  2. Every answer carries the request's stream id and the session's version.
  */
 #include <stdio.h>
@@ -39,14 +39,30 @@
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
 
-#define PREPARED_ID_BYTES 16
-
-struct prepared {
-	uint8_t id[PREPARED_ID_BYTES];
-	char keyspace[COFFER_DB_KEYSPACE_MAX];
-	struct coffer_arena arena;
-	struct coffer_cql_stmt *stmt;
+/* The prepared statements a request holds (released when it is answered). */
+struct holds {
+	struct db_prepared **v;
+	size_t n, cap;
 };
+
+static struct db_prepared *held(struct holds *h, struct db_prepared *p)
+{
+	if (p) {
+		if (h->n == h->cap) {
+			h->cap = h->cap ? 2 * h->cap : 4;
+			h->v = coffer_xrealloc(h->v, h->cap * sizeof(*h->v));
+		}
+		h->v[h->n++] = p;
+	}
+	return p;
+}
+
+static void holds_release(struct coffer_db *db, struct holds *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		db_prepared_release(&db->prepared, h->v[i]);
+	free(h->v);
+}
 
 COFFER_RESULT coffer_db_login(struct coffer_db *db, struct coffer_slice user, struct coffer_slice password,
 			      bool *ok)
@@ -199,79 +215,6 @@ static COFFER_RESULT run(struct coffer_exec *x)
 	BAIL(COFFER_E_INTERNAL, "statement kind %d has no executor", (int)st->kind);
 }
 
-static void prepared_id(const char *keyspace, struct coffer_slice query, uint8_t id[PREPARED_ID_BYTES])
-{
-	struct coffer_sha256_ctx *h = coffer_sha256_new();
-	uint8_t d[COFFER_SHA256_BYTES];
-	coffer_sha256_update(h, keyspace, strlen(keyspace) + 1);
-	coffer_sha256_update(h, query.ptr, query.len);
-	coffer_sha256_final(h, d);
-	memcpy(id, d, PREPARED_ID_BYTES);
-}
-
-static struct prepared *prepared_find(struct coffer_db *db, struct coffer_slice id)
-{
-	struct prepared *found = NULL;
-	if (id.len != PREPARED_ID_BYTES)
-		return NULL;
-	pthread_mutex_lock(&db->prepared_lock);
-	for (size_t i = 0; i < db->n_prepared && !found; i++)
-		if (memcmp(db->prepared[i]->id, id.ptr, PREPARED_ID_BYTES) == 0)
-			found = db->prepared[i];
-	pthread_mutex_unlock(&db->prepared_lock);
-	return found;
-}
-
-/* Parses and remembers a statement; returns the cached one if known. */
-static COFFER_RESULT prepare(struct coffer_db *db, const char *keyspace, struct coffer_slice query,
-			     const struct coffer_cql_stmt **stmt, uint8_t id[PREPARED_ID_BYTES])
-{
-	prepared_id(keyspace, query, id);
-	struct prepared *p = prepared_find(db, coffer_slice_of(id, PREPARED_ID_BYTES));
-	if (p) {
-		*stmt = p->stmt;
-		return COFFER_OK;
-	}
-	struct prepared *fresh = COFFER_NEW(struct prepared);
-	memcpy(fresh->id, id, PREPARED_ID_BYTES);
-	snprintf(fresh->keyspace, sizeof(fresh->keyspace), "%s", keyspace);
-	coffer_arena_init(&fresh->arena, 0);
-	coffer_rc rc = coffer_cql_parse(&fresh->arena, (const char *)query.ptr, query.len, &fresh->stmt);
-	if (rc != COFFER_OK) {
-		coffer_arena_free(&fresh->arena);
-		free(fresh);
-		return rc;
-	}
-	pthread_mutex_lock(&db->prepared_lock);
-	/* Another worker may have prepared it meanwhile: keep the first. */
-	for (size_t i = 0; i < db->n_prepared; i++) {
-		if (memcmp(db->prepared[i]->id, id, PREPARED_ID_BYTES) == 0) {
-			*stmt = db->prepared[i]->stmt;
-			pthread_mutex_unlock(&db->prepared_lock);
-			coffer_arena_free(&fresh->arena);
-			free(fresh);
-			return COFFER_OK;
-		}
-	}
-	db->prepared = coffer_xrealloc(db->prepared, (db->n_prepared + 1) * sizeof(*db->prepared));
-	db->prepared[db->n_prepared++] = fresh;
-	*stmt = fresh->stmt;
-	pthread_mutex_unlock(&db->prepared_lock);
-	return COFFER_OK;
-}
-
-/* Frees the prepared-statement cache (db.c calls it from coffer_db_close). */
-void db_prepared_free(struct coffer_db *db)
-{
-	for (size_t i = 0; i < db->n_prepared; i++) {
-		coffer_arena_free(&db->prepared[i]->arena);
-		free(db->prepared[i]);
-	}
-	free(db->prepared);
-	db->prepared = NULL;
-	db->n_prepared = 0;
-}
-
 static COFFER_RESULT do_query(struct coffer_exec *x, const struct coffer_proto_request *req)
 {
 	struct coffer_cql_stmt *stmt;
@@ -282,23 +225,23 @@ static COFFER_RESULT do_query(struct coffer_exec *x, const struct coffer_proto_r
 	return run(x);
 }
 
-static COFFER_RESULT do_prepare(struct coffer_exec *x, const struct coffer_proto_request *req)
+static COFFER_RESULT do_prepare(struct coffer_exec *x, const struct coffer_proto_request *req, struct holds *h)
 {
-	uint8_t id[PREPARED_ID_BYTES];
-	const struct coffer_cql_stmt *stmt;
-	TRY(prepare(x->db, x->session->keyspace, req->u.prepare.query, &stmt, id));
-	x->stmt = stmt;
+	struct db_prepared *p;
+	TRY(db_prepared_get(&x->db->prepared, x->session->keyspace, req->u.prepare.query, &p));
+	held(h, p);
+	x->stmt = p->stmt;
 	struct coffer_proto_metadata bind, result;
 	memset(&bind, 0, sizeof(bind));
 	memset(&result, 0, sizeof(result));
 	TRY(exec_prepare_metadata(x, &bind, &result));
-	return coffer_proto_put_result_prepared(x->out, x->version, coffer_slice_of(id, PREPARED_ID_BYTES), &bind,
+	return coffer_proto_put_result_prepared(x->out, x->version, coffer_slice_of(p->id, DB_PREPARED_ID_BYTES), &bind,
 						&result);
 }
 
 /* Runs a prepared statement with the keyspace it was prepared under, so an
  * unqualified table name means what it meant then. */
-static COFFER_RESULT with_prepared_keyspace(struct coffer_exec *x, const struct prepared *p)
+static COFFER_RESULT with_prepared_keyspace(struct coffer_exec *x, const struct db_prepared *p)
 {
 	if (!p->keyspace[0] || strcmp(p->keyspace, x->session->keyspace) == 0)
 		return run(x);
@@ -314,9 +257,9 @@ static COFFER_RESULT with_prepared_keyspace(struct coffer_exec *x, const struct 
 	return rc;
 }
 
-static COFFER_RESULT do_execute(struct coffer_exec *x, const struct coffer_proto_request *req)
+static COFFER_RESULT do_execute(struct coffer_exec *x, const struct coffer_proto_request *req, struct holds *h)
 {
-	const struct prepared *p = prepared_find(x->db, req->u.execute.id);
+	const struct db_prepared *p = held(h, db_prepared_find(&x->db->prepared, req->u.execute.id));
 	if (!p) {
 		x->err_code = COFFER_CQL_UNPREPARED;
 		x->err.id = req->u.execute.id;
@@ -335,7 +278,7 @@ static COFFER_RESULT do_execute(struct coffer_exec *x, const struct coffer_proto
 	return with_prepared_keyspace(x, p);
 }
 
-static COFFER_RESULT do_batch(struct coffer_exec *x, const struct coffer_proto_request *req)
+static COFFER_RESULT do_batch(struct coffer_exec *x, const struct coffer_proto_request *req, struct holds *h)
 {
 	const struct coffer_proto_batch *b = &req->u.batch;
 	ENSURE(b->n > 0, COFFER_E_INVALID, "A BATCH needs at least one statement");
@@ -354,7 +297,7 @@ static COFFER_RESULT do_batch(struct coffer_exec *x, const struct coffer_proto_r
 		if (c->kind == 0) {
 			TRY(coffer_cql_parse(x->arena, (const char *)c->query.ptr, c->query.len, &child));
 		} else {
-			const struct prepared *p = prepared_find(x->db, c->id);
+			const struct db_prepared *p = held(h, db_prepared_find(&x->db->prepared, c->id));
 			if (!p) {
 				x->err_code = COFFER_CQL_UNPREPARED;
 				x->err.id = c->id;
@@ -389,12 +332,13 @@ void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const s
 	coffer_arena_init(&a, 0);
 	exec_init(&x, db, s, &a, &body, NULL);
 	coffer_error_clear();
+	struct holds h = {0};
 	coffer_rc rc;
 	switch (req->opcode) {
 	case COFFER_PROTO_OP_QUERY: rc = do_query(&x, req); break;
-	case COFFER_PROTO_OP_PREPARE: rc = do_prepare(&x, req); break;
-	case COFFER_PROTO_OP_EXECUTE: rc = do_execute(&x, req); break;
-	case COFFER_PROTO_OP_BATCH: rc = do_batch(&x, req); break;
+	case COFFER_PROTO_OP_PREPARE: rc = do_prepare(&x, req, &h); break;
+	case COFFER_PROTO_OP_EXECUTE: rc = do_execute(&x, req, &h); break;
+	case COFFER_PROTO_OP_BATCH: rc = do_batch(&x, req, &h); break;
 	default:
 		rc = coffer_error_set(COFFER_E_PROTOCOL, COFFER_WHERE, "%s is not a statement request",
 				      coffer_proto_opcode_name(req->opcode));
@@ -409,6 +353,7 @@ void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const s
 	} else {
 		put_error(out, s->version, req->stream, &x, rc);
 	}
+	holds_release(db, &h); /* after put_error: x.err.id may point into a statement's id */
 	coffer_buf_free(&body);
 	coffer_arena_free(&a);
 }
