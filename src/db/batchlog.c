@@ -23,10 +23,13 @@
  * Writes are idempotent (cells carry their original timestamps; last write
  * wins), so applying a batch twice is the same as once.
  *
- * Keys: one batchlog key per process, from GenerateDataKey on the service
- * key with encryption context {"coffer:purpose": "batchlog"}, made at the
- * first logged batch and kept in secret memory (so a batch makes no KMS
- * call after the first). Every file gets its own key,
+ * Keys: a batchlog key from GenerateDataKey on the service key with
+ * encryption context {"coffer:purpose": "batchlog"}, made at the first
+ * logged batch and kept in secret memory, so batches make no KMS call while
+ * it lives. Like a cached table key it does not live for ever: it is wiped
+ * after BLOG_KEY_IDLE_US without a batch (by the key-health pass's sweep or
+ * the next batch) and replaced after BLOG_KEY_LIFETIME_US; files already
+ * written keep their own KMS ciphertext, so replay is unaffected. Every file gets its own key,
  * HKDF-SHA256(batchlog key, salt = the file's 16-byte id,
  * info = "coffer:batchlog:file"), and a random nonce; the KMS ciphertext of
  * the batchlog key is in each file's header, so a replay needs only Decrypt.
@@ -93,6 +96,9 @@
 #define BLOG_AAD "coffer:batchlog"
 #define BLOG_INFO "coffer:batchlog:file"
 #define BLOG_SUFFIX ".blog"
+/* The batchlog key's life, as the key cache's defaults for table keys. */
+#define BLOG_KEY_IDLE_US (5 * 60 * COFFER_US_PER_SEC)
+#define BLOG_KEY_LIFETIME_US (60 * 60 * COFFER_US_PER_SEC)
 
 enum {
 	OP_SET = 1,
@@ -309,21 +315,56 @@ void db_batchlog_close(struct coffer_db *db)
 	pthread_mutex_destroy(&db->blog_lock);
 }
 
-/* The process's batchlog key (made at the first call). */
-static COFFER_RESULT master_key(struct coffer_db *db)
+/* Whether the batchlog key has outlived BLOG_KEY_LIFETIME_US or sat unused
+ * for BLOG_KEY_IDLE_US; caller holds blog_lock. */
+static bool key_stale(const struct coffer_db *db, int64_t now)
+{
+	return now - db->blog_key_made_us >= BLOG_KEY_LIFETIME_US || now - db->blog_key_used_us >= BLOG_KEY_IDLE_US;
+}
+
+static void key_drop(struct coffer_db *db)
+{
+	coffer_secret_free(&db->blog_key);
+	coffer_buf_reset(&db->blog_blob);
+}
+
+void db_batchlog_sweep(struct coffer_db *db)
+{
+	int64_t now = coffer_clock_now_us(db->clock);
+	pthread_mutex_lock(&db->blog_lock);
+	if (db->blog_key.ptr && key_stale(db, now))
+		key_drop(db);
+	pthread_mutex_unlock(&db->blog_lock);
+}
+
+/* The key of a new batch-log file: derived from the current batchlog key
+ * (made, or replaced when stale, here) with the file's id, and that key's
+ * KMS ciphertext copied into *blob; all under blog_lock, so a replacement
+ * by another thread never pulls the key from under this one. */
+static COFFER_RESULT file_key_for_write(struct coffer_db *db, const uint8_t id[16], struct coffer_secret *key,
+					struct coffer_buf *blob)
 {
 	coffer_rc rc = COFFER_OK;
+	int64_t now = coffer_clock_now_us(db->clock);
 	pthread_mutex_lock(&db->blog_lock);
+	if (db->blog_key.ptr && key_stale(db, now))
+		key_drop(db);
 	if (!db->blog_key.ptr) {
 		char arn[COFFER_KEY_ARN_MAX];
 		coffer_buf_reset(&db->blog_blob);
 		rc = coffer_key_provider_generate_data_key(db->cfg.provider, db->service_key, &blog_ctx, NULL,
 							   &db->blog_key, &db->blog_blob, arn);
 		if (rc == COFFER_OK && (db->blog_blob.len == 0 || db->blog_blob.len > UINT16_MAX)) {
-			coffer_secret_free(&db->blog_key);
+			key_drop(db);
 			rc = coffer_error_set(COFFER_E_INTERNAL, COFFER_WHERE, "batchlog key blob of %zu bytes",
 					      db->blog_blob.len);
 		}
+		db->blog_key_made_us = now;
+	}
+	if (rc == COFFER_OK) {
+		db->blog_key_used_us = now;
+		rc = file_key(&db->blog_key, id, key);
+		coffer_buf_put(blob, db->blog_blob.ptr, db->blog_blob.len);
 	}
 	pthread_mutex_unlock(&db->blog_lock);
 	if (rc != COFFER_OK)
@@ -334,28 +375,26 @@ static COFFER_RESULT master_key(struct coffer_db *db)
 COFFER_RESULT db_batchlog_write(struct coffer_db *db, const struct db_blog *b, char **path_out)
 {
 	coffer_rc rc;
-	struct coffer_buf file = {0}, aad = {0};
+	struct coffer_buf file = {0}, aad = {0}, blob = {0};
 	struct coffer_secret key = {0};
 	uint8_t id[16];
 	char name[37 + sizeof(BLOG_SUFFIX)];
 	char *dir = blog_dir(db), *path = NULL;
 	*path_out = NULL;
-	TRY_FAIL(master_key(db));
 	TRY_FAIL(coffer_random_bytes(id, sizeof(id)));
+	TRY_FAIL(file_key_for_write(db, id, &key, &blob));
 	id_text(id, name);
 	strcat(name, BLOG_SUFFIX);
 	path = coffer_path_join(dir, name);
 	coffer_buf_put(&file, BLOG_MAGIC, 4);
 	coffer_buf_put_u8(&file, BLOG_FORMAT);
 	coffer_buf_put(&file, id, 16);
-	/* The blob is set once by master_key and never changes after. */
-	coffer_buf_put_u16(&file, (uint16_t)db->blog_blob.len);
-	coffer_buf_put(&file, db->blog_blob.ptr, db->blog_blob.len);
+	coffer_buf_put_u16(&file, (uint16_t)blob.len);
+	coffer_buf_put(&file, blob.ptr, blob.len);
 	coffer_buf_put(&aad, BLOG_AAD, strlen(BLOG_AAD));
 	coffer_buf_put(&aad, file.ptr, file.len);
 	uint8_t *nonce = coffer_buf_extend(&file, COFFER_AEAD_NONCE_BYTES);
 	TRY_FAIL(coffer_random_bytes(nonce, COFFER_AEAD_NONCE_BYTES));
-	TRY_FAIL(file_key(&db->blog_key, id, &key));
 	size_t hdr = file.len;
 	coffer_buf_extend(&file, b->body.len + COFFER_AEAD_TAG_BYTES);
 	TRY_FAIL(coffer_aead_seal(key.ptr, file.ptr + hdr - COFFER_AEAD_NONCE_BYTES, coffer_buf_slice(&aad),
@@ -369,6 +408,7 @@ fail:
 	coffer_secret_free(&key);
 	coffer_buf_free(&file);
 	coffer_buf_free(&aad);
+	coffer_buf_free(&blob);
 	free(dir);
 	free(path);
 	return rc;

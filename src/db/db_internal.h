@@ -157,6 +157,7 @@ struct coffer_db {
 	pthread_mutex_t blog_lock;
 	struct coffer_secret blog_key;
 	struct coffer_buf blog_blob;
+	int64_t blog_key_made_us, blog_key_used_us;
 	/* (added by batchlog.c) Tests only: a logged batch writes its batch
 	 * log and stops there, as if the process died before applying it. */
 	bool batchlog_test_skip_apply;
@@ -365,6 +366,8 @@ void db_mut_delete_partition(struct db_blog *b, struct coffer_mutation *m, int64
 /* Seals b into DIR/batchlog/<id>.blog, durable on return; *path (the
  * caller frees it) is what db_batchlog_done removes after the applies. */
 COFFER_RESULT db_batchlog_write(struct coffer_db *db, const struct db_blog *b, char **path);
+/* Wipes the batchlog key once idle or old (the key-health pass calls it). */
+void db_batchlog_sweep(struct coffer_db *db);
 COFFER_RESULT db_batchlog_done(struct coffer_db *db, const char *path);
 /* coffer_db_open: init (before anything can fail), then replay once the
  * tables are open: every DIR/batchlog/<id>.blog is applied and removed. A file

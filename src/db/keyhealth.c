@@ -287,6 +287,7 @@ void db_keyhealth_run_once(struct coffer_db *db)
 	bool any = false, due = false;
 	int64_t now = coffer_clock_now_us(db->clock);
 
+	db_batchlog_sweep(db);
 	pthread_rwlock_rdlock(&db->schema_lock);
 	probes = coffer_xcalloc(db->n_tables ? db->n_tables : 1, sizeof(*probes));
 	for (size_t i = 0; i < db->n_tables; i++) {

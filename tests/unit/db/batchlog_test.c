@@ -155,6 +155,36 @@ static void test_normal_batches_leave_no_log(void **state)
 	dbt_free(e);
 }
 
+/* The batchlog key makes one GenerateDataKey for many batches, is wiped by
+ * the key-health sweep once idle, and is replaced once old. */
+static void test_batchlog_key_life(void **state)
+{
+	(void)state;
+	struct dbt *e = dmlt_new("blog-keylife");
+	schema(e);
+	uint64_t g0 = coffer_key_provider_calls(e->provider, COFFER_KEY_OP_GENERATE_DATA_KEY);
+	for (int i = 0; i < 5; i++)
+		dmlt_ok(e, "%s", BATCH);
+	uint64_t g1 = coffer_key_provider_calls(e->provider, COFFER_KEY_OP_GENERATE_DATA_KEY);
+	assert_int_equal(g1 - g0, 1);
+	assert_non_null(e->db->blog_key.ptr);
+	/* idle: the sweep wipes it */
+	coffer_manual_clock_advance(&e->clock, 6 * 60 * COFFER_US_PER_SEC);
+	db_batchlog_sweep(e->db);
+	assert_null(e->db->blog_key.ptr);
+	dmlt_ok(e, "%s", BATCH);
+	assert_int_equal(coffer_key_provider_calls(e->provider, COFFER_KEY_OP_GENERATE_DATA_KEY) - g1, 1);
+	/* in use but old: replaced at the next batch after an hour */
+	for (int i = 0; i < 15; i++) {
+		coffer_manual_clock_advance(&e->clock, 4 * 60 * COFFER_US_PER_SEC);
+		db_batchlog_sweep(e->db);
+		dmlt_ok(e, "%s", BATCH);
+	}
+	assert_int_equal(coffer_key_provider_calls(e->provider, COFFER_KEY_OP_GENERATE_DATA_KEY) - g1, 2);
+	check_applied(e);
+	dbt_free(e);
+}
+
 static void flip_byte(const char *path, long from_end)
 {
 	int fd = open(path, O_RDWR);
@@ -276,6 +306,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crash_then_replay),
 		cmocka_unit_test(test_normal_batches_leave_no_log),
+		cmocka_unit_test(test_batchlog_key_life),
 		cmocka_unit_test(test_tampered_log_reported),
 		cmocka_unit_test(test_truncated_and_renamed_logs_reported),
 		cmocka_unit_test(test_dropped_table_skipped),
