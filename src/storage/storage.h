@@ -272,6 +272,12 @@ COFFER_RESULT coffer_table_backup_expire(struct coffer_table *t);
  * refuses the table key). The directory stays restorable at its retire time
  * (coffer_restore_open with live_or_null = NULL) until coffer_table_purge. */
 COFFER_RESULT coffer_table_retire(struct coffer_table *t);
+/* The same for a table directory that is not open (e.g. its open failed while
+ * the KMS refused the key): writes the RETIRED marker with the current time;
+ * a directory already retired keeps its time. No key needed. Nothing else
+ * may have the table open. */
+COFFER_RESULT coffer_table_retire_closed(const struct coffer_storage_config *cfg,
+					 const struct coffer_table_desc *desc);
 /* Destroys a retired table's keys and files (crypto-shredding). A directory
  * already gone is OK. Must not be called on an open table. */
 COFFER_RESULT coffer_table_purge(const struct coffer_storage_config *cfg,
