@@ -402,14 +402,14 @@ static void expire_table(struct coffer_db *db, struct db_table *t, struct db_eve
 	(*evs)[(*nev)++] = db_event_record(db, ks, name, "BACKUP_TAKEN", t->kms_key_arn, taken);
 	(*evs)[(*nev)++] = db_event_record(db, ks, name, "DELETED", t->kms_key_arn, reason);
 	db_grants_schedule_drop(db, t);
-	if (!t->store && db_table_open_store_to(db, t, false, &t->store) != COFFER_OK) {
-		/* Not open since a restart (the key was refused at open): its
-		 * files are kept as they are, but storage can only mark an open
-		 * table retired. TODO(issue 7): a storage call that marks a
-		 * closed directory, so such a backup restores too. */
-		t->store = NULL;
-		coffer_log_warn(db->log, "db", "table %s.%s: storage %s was not open; its files are kept but not "
-					       "marked retired", ks, name, t->storage_id);
+	if (!t->store) {
+		/* Not open since a restart (the key was refused at open):
+		 * marked retired as it lies, still without a key. */
+		struct coffer_table_desc d;
+		coffer_db_table_desc(t->def, t->storage_id, &d);
+		if (coffer_table_retire_closed(&db->storage, &d) != COFFER_OK)
+			coffer_log_error(db->log, "db", "table %s.%s: retiring storage %s: %s (its files stay)", ks,
+					 name, t->storage_id, coffer_error_msg());
 	}
 	detach_table(db, t);
 	db_pitr_retire_store(db, t);

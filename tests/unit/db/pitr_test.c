@@ -391,7 +391,8 @@ static void test_grace_expiry(void **state)
 }
 
 /* The grace period counts from the first pass that saw the table
- * inaccessible, across restarts. */
+ * inaccessible, across restarts; a table not open since the restart is
+ * retired as it lies and restores too. */
 static void test_grace_across_restart(void **state)
 {
 	(void)state;
@@ -414,6 +415,11 @@ static void test_grace_across_restart(void **state)
 	assert_int_equal(e->db->n_retired, 1);
 	assert_string_equal(e->db->retired[0]->def->name, "g");
 	assert_non_null(strstr(e->db->retired[0]->reason, "grace period"));
+	/* never opened since the restart, yet restorable once the key is back */
+	dbt_key_enable(e, k);
+	dbt_ok(e, "RESTORE TABLE ks.back FROM TABLE ks.g");
+	assert_string_equal(restored(e, "back"), "ACTIVE\n");
+	assert_string_equal(dbt_rows(e, "SELECT k, v FROM ks.back"), "1|survives\n");
 	dbt_free(e);
 }
 
