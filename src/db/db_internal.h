@@ -189,6 +189,10 @@ struct coffer_db {
 	pthread_cond_t pitr_cv;
 	struct db_restore_job **restores;
 	size_t n_restores;
+	/* (added by pitr.c) Tests only, under pitr_mu: restore threads wait
+	 * before running while this is set (broadcast pitr_cv on clearing it),
+	 * so a test can look at a table that is RESTORING. */
+	bool pitr_test_hold;
 };
 
 /* The execution of one statement. The caller (handler.c) fills the inputs;

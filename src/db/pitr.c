@@ -438,7 +438,8 @@ void db_pitr_open(struct coffer_db *db)
 	/* Invariant 4. Iterate over a copy: the list shrinks as we go. */
 	size_t n = db->n_tables;
 	struct db_table **ts = coffer_xcalloc(n ? n : 1, sizeof(*ts));
-	memcpy(ts, db->tables, sizeof(*ts) * n);
+	if (n)
+		memcpy(ts, db->tables, sizeof(*ts) * n);
 	for (size_t i = 0; i < n; i++) {
 		struct db_table *t = ts[i];
 		if (t->status == COFFER_STATUS_RESTORING) {
@@ -819,6 +820,10 @@ static void *restore_main(void *arg)
 	struct db_restore_job *j = arg;
 	struct coffer_db *db = j->db;
 	char msg[1024] = "";
+	pthread_mutex_lock(&db->pitr_mu);
+	while (db->pitr_test_hold)
+		pthread_cond_wait(&db->pitr_cv, &db->pitr_mu);
+	pthread_mutex_unlock(&db->pitr_mu);
 	coffer_rc rc = coffer_restore_run(j->r, j->dst->store, progress, j);
 	if (rc != COFFER_OK)
 		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());

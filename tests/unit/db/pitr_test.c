@@ -15,9 +15,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +202,129 @@ static void test_restore_points(void **state)
 	assert_string_equal(dbt_rows(e, "SELECT event FROM system_coffer.events WHERE table_name = 'r1' "
 					"ALLOW FILTERING"),
 			    "RESTORING\nRESTORED\n");
+	dbt_free(e);
+}
+
+static void hold(struct dbt *e, bool on)
+{
+	pthread_mutex_lock(&e->db->pitr_mu);
+	e->db->pitr_test_hold = on;
+	pthread_cond_broadcast(&e->db->pitr_cv);
+	pthread_mutex_unlock(&e->db->pitr_mu);
+}
+
+/* While a restore runs: RESTORING with its progress and source shown, the
+ * target neither readable nor writable, neither side droppable. */
+static void test_while_restoring(void **state)
+{
+	(void)state;
+	struct dbt *e = open_env("pitr-during");
+	dbt_ok(e, "CREATE TABLE ks.src (k int PRIMARY KEY, v text) WITH " PITR_ON);
+	step(e);
+	dbt_ok(e, "INSERT INTO ks.src (k, v) VALUES (1, 'a')");
+	int64_t at = now_us(e);
+	step(e);
+	hold(e, true);
+	char ts[40];
+	iso(at, ts);
+	char *q = coffer_xasprintf("RESTORE TABLE ks.dst FROM TABLE ks.src WITH restore_timestamp = '%s'", ts);
+	dbt_ok(e, q);
+	free(q);
+	assert_string_equal(status_of(e, "dst"), "RESTORING\n");
+	char *want = coffer_xasprintf("restore:{progress:0%%,restore_timestamp:%s,source_table:ks.src}}\n", ts);
+	const char *props = props_of(e, "dst");
+	assert_non_null(strstr(props, want));
+	free(want);
+	dbt_err(e, "SELECT * FROM ks.dst", COFFER_CQL_INVALID, "ks.dst is RESTORING");
+	dbt_err(e, "INSERT INTO ks.dst (k, v) VALUES (2, 'b')", COFFER_CQL_INVALID, "RESTORING");
+	dbt_err(e, "DROP TABLE ks.dst", COFFER_CQL_INVALID, "the target of a running restore");
+	dbt_err(e, "DROP TABLE ks.src", COFFER_CQL_INVALID, "the source of a running restore (ks.dst from ks.src)");
+	dbt_err(e, "TRUNCATE ks.src", COFFER_CQL_INVALID, "running restore");
+	dbt_err(e, "ALTER TABLE ks.src WITH CUSTOM_PROPERTIES = {'point_in_time_recovery': {'status': 'disabled'}}",
+		COFFER_CQL_INVALID, "running restore");
+	dbt_err(e, "DROP KEYSPACE ks", COFFER_CQL_INVALID, "running restore");
+	/* the source keeps working meanwhile */
+	dbt_ok(e, "INSERT INTO ks.src (k, v) VALUES (3, 'c')");
+	hold(e, false);
+	assert_string_equal(restored(e, "dst"), "ACTIVE\n");
+	assert_string_equal(dbt_rows(e, "SELECT k, v FROM ks.dst"), "1|a\n");
+	assert_null(strstr(props_of(e, "dst"), "restore:"));
+	dbt_ok(e, "DROP TABLE ks.src");
+	dbt_free(e);
+}
+
+/* Flips one byte inside the first data block (sstable_write.c: blocks
+ * start at offset 52) of every SST-* file under dir and its backup/, once
+ * per file (a backup/ name is a hard link of the same file: inodes are
+ * remembered in seen[]); returns how many. */
+static int damage_sstables(const char *dir, ino_t *seen, int n)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *path = coffer_xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		assert_int_equal(stat(path, &st), 0);
+		bool dup = false;
+		for (int i = 0; i < n; i++)
+			dup = dup || seen[i] == st.st_ino;
+		if (strcmp(de->d_name, "backup") == 0) {
+			n = damage_sstables(path, seen, n);
+		} else if (strncmp(de->d_name, "SST-", 4) == 0 && !dup && n < 64) {
+			int fd = open(path, O_RDWR);
+			assert_true(fd >= 0);
+			uint8_t b = 0;
+			assert_int_equal(pread(fd, &b, 1, 70), 1);
+			b ^= 0x80;
+			assert_int_equal(pwrite(fd, &b, 1, 70), 1);
+			close(fd);
+			seen[n++] = st.st_ino;
+		}
+		free(path);
+	}
+	closedir(d);
+	return n;
+}
+
+/* A restore that fails while running: the half-made table is removed and
+ * RESTORE_FAILED names the damage. */
+static void test_failed_restore(void **state)
+{
+	(void)state;
+	struct dbt *e = open_env("pitr-fail");
+	dbt_ok(e, "CREATE TABLE ks.d (k int PRIMARY KEY, v text) WITH " PITR_ON);
+	for (int i = 0; i < 50; i++) {
+		char *q = coffer_xasprintf("INSERT INTO ks.d (k, v) VALUES (%d, 'row %d')", i, i);
+		dbt_ok(e, q);
+		free(q);
+	}
+	assert_int_equal(coffer_db_flush_all(e->db), COFFER_OK);
+	step(e);
+	dbt_ok(e, "DROP TABLE ks.d");
+	char hex[33];
+	size_t n = 0;
+	for (const char *p = e->db->retired[0]->storage_id; *p; p++)
+		if (*p != '-')
+			hex[n++] = *p;
+	hex[n] = 0;
+	hold(e, true);
+	dbt_ok(e, "RESTORE TABLE ks.back FROM TABLE ks.d");
+	char *dir = coffer_xasprintf("%s/data/%s", e->dir, hex);
+	ino_t seen[64];
+	assert_true(damage_sstables(dir, seen, 0) > 0);
+	free(dir);
+	hold(e, false);
+	assert_string_equal(restored(e, "back"), "");
+	assert_string_equal(dbt_rows(e, "SELECT event FROM system_coffer.events WHERE table_name = 'back' "
+					"ALLOW FILTERING"),
+			    "RESTORING\nRESTORE_FAILED\n");
+	const char *why = dbt_rows(e, "SELECT reason FROM system_coffer.events WHERE event = 'RESTORE_FAILED' "
+				      "ALLOW FILTERING");
+	assert_non_null(strstr(why, "ks.d (dropped)"));
+	assert_non_null(strstr(why, "SST-"));
+	/* nothing half-made is left: the name is free again */
+	dbt_ok(e, "CREATE TABLE ks.back (k int PRIMARY KEY)");
 	dbt_free(e);
 }
 
@@ -446,6 +572,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_properties),
 		cmocka_unit_test(test_restore_points),
+		cmocka_unit_test(test_while_restoring),
+		cmocka_unit_test(test_failed_restore),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_key_change_and_spec),
 		cmocka_unit_test(test_key_disabled_refused),
