@@ -666,6 +666,7 @@ coffer_rc backup_load(struct coffer_table *t, uint64_t **live, size_t *n_live, s
 	b->next_no = b->n;
 	b->sweep_due = true;
 	table_wall_floor(t, b->recs[b->n - 1].time);
+	__atomic_store_n(&t->history_from, b->recs[0].time, __ATOMIC_RELAXED);
 	push_id(live, n_live, cap, b->journal_id);
 	DIR *d = opendir(bdir);
 	if (d) {
@@ -769,6 +770,7 @@ static coffer_rc enable_fn(struct coffer_table *t, void *arg)
 	TRY_FAIL(journal_rewrite(t, b, &r, 1));
 	recs_push(&b->recs, &b->n, &b->cap, &r);
 	t->bk = b;
+	__atomic_store_n(&t->history_from, b->recs[0].time, __ATOMIC_RELAXED);
 	b = NULL;
 	coffer_log_info(t->log, "storage", "table %s.%s: point-in-time recovery enabled", t->keyspace,
 			t->name);
@@ -801,6 +803,7 @@ static coffer_rc disable_fn(struct coffer_table *t, void *arg)
 	pthread_mutex_lock(&t->file_mu);
 	struct backup *b = t->bk;
 	t->bk = NULL;
+	__atomic_store_n(&t->history_from, 0, __ATOMIC_RELAXED);
 	if (!b) {
 		pthread_mutex_unlock(&t->file_mu);
 		return COFFER_OK;
@@ -852,16 +855,14 @@ coffer_rc coffer_table_set_pitr(struct coffer_table *t, bool enabled, int64_t re
 
 int64_t coffer_table_earliest_restorable(struct coffer_table *t)
 {
-	int64_t e = 0;
-	pthread_mutex_lock(&t->file_mu);
-	if (t->bk) {
-		e = t->bk->recs[0].time;
-		int64_t ret = __atomic_load_n(&t->retention_us, __ATOMIC_RELAXED);
+	/* lock-free: the catalog asks often, and file_mu is held across flushes */
+	int64_t e = __atomic_load_n(&t->history_from, __ATOMIC_RELAXED);
+	int64_t ret = __atomic_load_n(&t->retention_us, __ATOMIC_RELAXED);
+	if (e && ret > 0) {
 		int64_t floor = coffer_clock_now_us(t->clock) - ret;
-		if (ret > 0 && floor > e)
+		if (floor > e)
 			e = floor;
 	}
-	pthread_mutex_unlock(&t->file_mu);
 	return e;
 }
 
@@ -940,6 +941,7 @@ coffer_rc coffer_table_backup_expire(struct coffer_table *t)
 			memmove(b->recs, b->recs + k, (b->n - k) * sizeof(*b->recs));
 			b->n -= k;
 			b->sweep_due = true;
+			__atomic_store_n(&t->history_from, b->recs[0].time, __ATOMIC_RELAXED);
 			coffer_log_info(t->log, "storage", "table %s.%s: expired %zu backup records", t->keyspace,
 					t->name, k);
 		}

@@ -351,6 +351,7 @@ struct coffer_table {
 	int64_t last_wall;            /* atomic: newest group or journal time (table_wall_now) */
 	struct backup *bk;            /* NULL while PITR is off; changes under leader + file_mu */
 	int64_t retention_us;         /* atomic; 0: not set (expiry does nothing) */
+	int64_t history_from;         /* atomic; the first journal record's time, 0: PITR off */
 	atomic_int restores;          /* restores reading this table's history */
 };
 
