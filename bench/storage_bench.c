@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "kms/kms.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
@@ -53,21 +54,6 @@ struct worker {
 	uint64_t rnd;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* db_bench's key: the integer big-endian in the first 8 bytes, zero padded. */
 static void make_key(uint8_t *k, int size, uint64_t v)
 {
@@ -93,7 +79,7 @@ static void *run(void *p)
 	bool seq = strcmp(s->name, "fillseq") == 0;
 	size_t voff = (size_t)w->id * 997;
 	for (long long i = 0; i < o->num; i++) {
-		uint64_t k = seq ? (uint64_t)i : next_rand(&w->rnd) % (uint64_t)o->num;
+		uint64_t k = seq ? (uint64_t)i : bench_rand(&w->rnd) % (uint64_t)o->num;
 		make_key(key, o->key_size, k);
 		struct coffer_slice pk = coffer_slice_of(key, (size_t)o->key_size);
 		if (fill) {
@@ -216,15 +202,7 @@ int main(int argc, char **argv)
 	}
 	/* db_bench's RandomGenerator: half-compressible data */
 	size_t vlen = 1 << 20;
-	uint8_t *values = coffer_xmalloc(vlen);
-	uint64_t r = 0x12345678;
-	for (size_t i = 0; i < vlen; i += 50) {
-		uint8_t piece[50];
-		for (int j = 0; j < 25; j++)
-			piece[j] = (uint8_t)(' ' + next_rand(&r) % 95);
-		memcpy(piece + 25, piece, 25);
-		memcpy(values + i, piece, vlen - i < 50 ? vlen - i : 50);
-	}
+	uint8_t *values = bench_values(vlen, 0x12345678);
 	printf("coffer-storage-bench: keys %d bytes, values %d bytes, %lld ops x %d threads, sync=%s%s\n",
 	       o.key_size, o.value_size, o.num, o.threads, o.sync ? "true" : "false",
 #ifdef COFFER_BENCH_NULL_CIPHER
@@ -244,7 +222,7 @@ int main(int argc, char **argv)
 		struct shared s = {&o, t, name, values, vlen};
 		bench_no++; /* each benchmark draws its own keys, as db_bench's do */
 		struct worker *w = coffer_xcalloc((size_t)o.threads, sizeof(*w));
-		double t0 = now_s();
+		double t0 = bench_now_s();
 		for (int i = 0; i < o.threads; i++) {
 			w[i] = (struct worker){.s = &s, .id = i, .rnd = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) +
 							     1000 * (uint64_t)(bench_no + 1)};
@@ -257,7 +235,7 @@ int main(int argc, char **argv)
 			found += w[i].found;
 			errors += w[i].errors;
 		}
-		double secs = now_s() - t0;
+		double secs = bench_now_s() - t0;
 		bool fill = strncmp(name, "fill", 4) == 0;
 		double bytes = (double)(fill ? done : found) * (o.key_size + o.value_size);
 		printf("%-12s : %11.3f micros/op %ld ops/sec %.3f seconds %lld operations; %6.1f MB/s",

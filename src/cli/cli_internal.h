@@ -72,6 +72,22 @@ void coffer_shell_print_rows(struct coffer_shell *sh, const struct coffer_client
  * error; *msg then holds a heap message the caller frees. */
 bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg);
 
+/* ---- RESTORE TABLE's progress (progress.c) ------------------------------------------ */
+
+/* The target of a "RESTORE TABLE [ks.]t FROM ..." statement (unquoted names
+ * folded to lower case; the session's keyspace when none is given); false
+ * for any other statement. */
+bool coffer_shell_restore_target(const char *stmt, const char *session_ks, char ks[256], char table[256]);
+/* Follows the restore of ks.table until it is ACTIVE (true) or failed
+ * (false, *msg a heap message naming the reason), drawing a progress bar on a
+ * terminal and percentage lines otherwise. */
+bool coffer_shell_restore_progress(struct coffer_shell *sh, const char *ks, const char *table, char **msg);
+/* custom_properties (a serialized map<text, frozen<map<text, text>>>) without
+ * what CREATE TABLE does not take: the 'restore' group and
+ * point_in_time_recovery's earliest_restorable_timestamp. Appended to out; a
+ * value that does not decode is copied as it is. */
+void coffer_cli_writable_properties(struct coffer_slice in, struct coffer_buf *out);
+
 /* ---- the data directory, offline (offline.c) ------------------------------------ */
 
 struct coffer_offline_col_id {

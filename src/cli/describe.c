@@ -347,9 +347,13 @@ static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 	}
 	coffer_buf_printf(out, "%sdefault_time_to_live = %s", sep, *ttl ? ttl : "0");
 	if (coffer_client_cell(&tr, 0, 2).ptr) {
-		char *props = cell_text(&tr, 0, 2, true);
-		coffer_buf_printf(out, "%sCUSTOM_PROPERTIES = %s", sep, props);
-		free(props);
+		/* Settings only: restore status is not CREATE TABLE's (progress.c). */
+		struct coffer_buf w = {0}, props = {0};
+		coffer_cli_writable_properties(coffer_client_cell(&tr, 0, 2), &w);
+		coffer_cli_format_value(tr.types[2], coffer_buf_slice(&w), true, &props, NULL);
+		coffer_buf_printf(out, "%sCUSTOM_PROPERTIES = %s", sep, coffer_buf_cstr(&props));
+		coffer_buf_free(&w);
+		coffer_buf_free(&props);
 	}
 	coffer_buf_printf(out, ";\n");
 	free(ttl);

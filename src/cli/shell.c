@@ -413,6 +413,15 @@ static void run_cql(struct runner *rn, int line, const char *cql)
 	case COFFER_CLIENT_SET_KEYSPACE:
 		snprintf(sh->keyspace, sizeof(sh->keyspace), "%s", res.keyspace);
 		break;
+	case COFFER_CLIENT_SCHEMA_CHANGE: {
+		/* A RESTORE it ran: its progress, until ACTIVE (progress.c). */
+		char ks[256], table[256], *msg = NULL;
+		if (coffer_shell_restore_target(cql, sh->keyspace, ks, table) &&
+		    !coffer_shell_restore_progress(sh, ks, table, &msg))
+			report(rn, line, "%s", msg ? msg : "RestoreFailed");
+		free(msg);
+		break;
+	}
 	default:
 		break;
 	}

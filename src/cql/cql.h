@@ -448,6 +448,20 @@ COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 COFFER_RESULT coffer_cql_apply_table_options(struct coffer_tabledef *t,
 					     const struct coffer_cql_options *o);
 
+/* RESTORE TABLE's WITH options (Amazon Keyspaces' syntax):
+ *   restore_timestamp = 'ISO-8601'   the point to restore to, read as
+ *       coffer_cql_parse_timestamp_us does (a zone-less time is UTC; digits
+ *       alone are milliseconds) into *at_us (µs since the epoch); 0 when the
+ *       option is absent (restore "now", or a dropped table at its drop).
+ *   custom_properties = {...}        applied to `t` as on CREATE TABLE
+ *       (encryption_specification, point_in_time_recovery, other groups).
+ * `t` is the target's definition (the caller starts from a copy of the
+ * source's). Anything else is COFFER_E_INVALID naming it; a timestamp that
+ * does not parse or is not after the epoch is COFFER_E_INVALID quoting it.
+ * On error t is unchanged. */
+COFFER_RESULT coffer_cql_restore_options(const struct coffer_cql_options *o,
+					 struct coffer_tabledef *t, int64_t *at_us);
+
 /* Reads WITH replication = {...} into a string map (values as text) and
  * durable_writes (default true). Requires 'class'. */
 COFFER_RESULT coffer_cql_keyspace_options(const struct coffer_cql_options *o,

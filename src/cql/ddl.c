@@ -1,8 +1,9 @@
 /*
  * ddl.c - from DDL statements to catalog definitions: CREATE TABLE into a
  * struct coffer_tabledef, table options (including Amazon Keyspaces'
- * custom_properties) onto a table, and keyspace options into a replication
- * map.
+ * custom_properties) onto a table, RESTORE TABLE's options (restore_timestamp
+ * and the target's custom_properties), and keyspace options into a
+ * replication map.
  *
  * Invariants:
  *  1. Options are applied to a clone and swapped in only when all of them are
@@ -280,6 +281,45 @@ COFFER_RESULT coffer_cql_build_table(const struct coffer_cql_create_table *ct,
 fail:
 	coffer_tabledef_free(t);
 	return rc;
+}
+
+COFFER_RESULT coffer_cql_restore_options(const struct coffer_cql_options *o,
+					 struct coffer_tabledef *t, int64_t *at_us)
+{
+	const struct coffer_cql_term *ts = coffer_cql_option(o, "restore_timestamp");
+	const struct coffer_cql_term *cp = coffer_cql_option(o, "custom_properties");
+	size_t i;
+	int64_t us = 0;
+
+	/* (the parser refuses an option given twice) */
+	for (i = 0; i < o->n; i++)
+		ENSURE(strcmp(o->items[i].name, "restore_timestamp") == 0 ||
+		       strcmp(o->items[i].name, "custom_properties") == 0,
+		       COFFER_E_INVALID,
+		       "Unknown property '%s' for RESTORE TABLE (expected restore_timestamp or "
+		       "custom_properties)", o->items[i].name);
+	if (ts) {
+		/* Keyspaces takes an ISO-8601 string; a bare integer is read as
+		 * milliseconds, as for any timestamp literal. */
+		ENSURE(ts->kind == COFFER_CQL_TERM_STRING || ts->kind == COFFER_CQL_TERM_INTEGER,
+		       COFFER_E_INVALID,
+		       "Invalid value for restore_timestamp: an ISO-8601 timestamp string is expected");
+		const char *txt = ts->text;
+		size_t len = ts->kind == COFFER_CQL_TERM_STRING ? ts->len : strlen(ts->text);
+		if (coffer_cql_parse_timestamp_us(txt, len, &us) != COFFER_OK || us <= 0)
+			BAIL(COFFER_E_INVALID,
+			     "Invalid restore_timestamp '%.*s': expected an ISO-8601 timestamp after "
+			     "1970-01-01T00:00:00Z such as '2024-06-30T04:05:00.123456Z'",
+			     (int)(len > 64 ? 64 : len), txt);
+	}
+	if (cp) {
+		struct coffer_cql_option one = {"custom_properties", (struct coffer_cql_term *)cp};
+		struct coffer_cql_options only = {&one, 1};
+
+		TRY(coffer_cql_apply_table_options(t, &only));
+	}
+	*at_us = us;
+	return COFFER_OK;
 }
 
 COFFER_RESULT coffer_cql_keyspace_options(const struct coffer_cql_options *o,

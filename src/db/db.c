@@ -44,6 +44,9 @@
  *             grant id, 8 due (wall-clock us)
  *   varint    event count (at most DB_EVENTS_MAX); per event: 8 time (us),
  *             lenbytes keyspace, table, event, KMS key, reason
+ *   (format 3 onward; pitr.c, where the layout is given)
+ *   varint    retired-table count, records; varint inaccessible-since
+ *             count, entries
  *
  * Invariants:
  *  1. The catalog on disk is replaced atomically (coffer_fs_write_atomic) and
@@ -78,7 +81,7 @@
 
 #define CATALOG_MAGIC "CFCT"
 #define CATALOG_KEY_MAGIC "CFKY"
-#define CATALOG_FORMAT 2 /* 1: no table extras, grants or events */
+#define CATALOG_FORMAT 3 /* 1: no table extras, grants or events; 2: no retired tables */
 #define CATALOG_KEY_FORMAT 1
 #define CATALOG_HEADER 13
 #define CATALOG_MAX_BYTES (256u << 20)
@@ -208,9 +211,22 @@ COFFER_RESULT db_table_open_store_to(struct coffer_db *db, struct db_table *t, b
 	sc.grants.n = n;
 	sc.on_key_state = on_key_state;
 	sc.on_key_state_arg = db;
-	if (create)
-		return coffer_table_create(&sc, &d, t->kms_key_arn, out);
-	return coffer_table_open(&sc, &d, out);
+	coffer_rc rc = create ? coffer_table_create(&sc, &d, t->kms_key_arn, out) : coffer_table_open(&sc, &d, out);
+	if (rc != COFFER_OK)
+		return rc;
+	/* Storage is told the catalog's PITR setting at every open (pitr.c). */
+	rc = db_pitr_apply(db, t->def, *out);
+	if (rc != COFFER_OK) {
+		coffer_rc crc = rc;
+		rc = coffer_error_wrap("table %s.%s: point-in-time recovery: ", t->def->keyspace, t->def->name);
+		if (create)
+			crc = coffer_table_drop(*out);
+		else
+			coffer_table_close(*out);
+		(void)crc;
+		*out = NULL;
+	}
+	return rc;
 }
 
 COFFER_RESULT db_table_open_store(struct coffer_db *db, struct db_table *t, bool create)
@@ -313,6 +329,10 @@ void db_column_forget(struct db_table *t, const char *column)
 
 COFFER_RESULT db_table_usable(struct db_table *t)
 {
+	/* A RESTORING table is written by its restore only (pitr.c). */
+	ENSURE(t->status != COFFER_STATUS_RESTORING, COFFER_E_INVALID,
+	       "Table %s.%s is RESTORING: it can be used once its status is ACTIVE", t->def->keyspace,
+	       t->def->name);
 	if (t->store && t->status != COFFER_STATUS_INACCESSIBLE)
 		return COFFER_OK;
 	BAIL(COFFER_E_INVALID, "Table %s.%s is %s: %s", t->def->keyspace, t->def->name,
@@ -498,6 +518,8 @@ static void encode_payload(const struct coffer_db *db, struct coffer_buf *p)
 		coffer_buf_put_str(p, e->kms_key);
 		coffer_buf_put_str(p, e->reason);
 	}
+	/* Format 3. */
+	db_pitr_encode(db, p);
 }
 
 COFFER_RESULT db_save_catalog(struct coffer_db *db)
@@ -746,6 +768,8 @@ static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p,
 	}
 	if (format >= 2)
 		TRY(decode_extras(db, &r));
+	if (format >= 3)
+		TRY(db_pitr_decode(db, &r));
 	return coffer_reader_end(&r);
 }
 
@@ -992,6 +1016,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	for (size_t i = 0; i < DB_DML_LOCKS; i++)
 		pthread_mutex_init(&db->dml_locks[i], NULL);
 	db_batchlog_init(db);
+	db_pitr_init(db);
 	coffer_catalog_init(&db->catalog);
 	schema_dir = path_in(db, "schema");
 	data = path_in(db, "data");
@@ -1012,6 +1037,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 		struct db_event **evs = NULL;
 		size_t n_evs = 0;
 		TRY_FAIL(load_catalog(db, cat));
+		db_pitr_open(db); /* restores and deletions a restart interrupted */
 		open_tables(db, &evs, &n_evs);
 		if (n_evs && db_save_catalog(db) != COFFER_OK)
 			coffer_log_error(db->log, "db", "saving table statuses: %s", coffer_error_msg());
@@ -1060,6 +1086,7 @@ void coffer_db_close(struct coffer_db *db)
 	if (!db)
 		return;
 	db_keyhealth_stop(db);
+	db_pitr_close(db);
 	for (size_t i = 0; i < db->n_tables; i++)
 		db_table_free(db->tables[i]);
 	for (size_t i = 0; i < db->n_events; i++)

@@ -43,11 +43,17 @@ struct coffer_db_config {
 	/* Key health (keyhealth.c, DESIGN.md rules 6-7): how often every table's
 	 * key is checked (0: 60 s; < 0: no background thread, tests call
 	 * db_keyhealth_run_once); the grace period of an inaccessible table
-	 * (0: 7 days; stored, its expiry is not acted on yet); how long a dropped
+	 * (0: 7 days; at its end the table is retired to a restorable backup
+	 * and deleted, keyhealth.c); how long a dropped
 	 * table's backup grant outlives it (0: 42 days). */
 	int64_t key_check_interval_us;
 	int64_t key_grace_period_us;
 	int64_t grant_release_delay_us;
+	/* Point-in-time recovery (issue 7, docs/encryption.md "Backups and
+	 * restore"): how long a table's continuous backup reaches back, and
+	 * how long a dropped table (or one deleted at the end of its grace
+	 * period) stays restorable (0: 35 days). */
+	int64_t backup_retention_us;
 	/* Notifications of transitions into and out of INACCESSIBLE (notify.c):
 	 * an http:// URL to POST a JSON event to, and a command run with
 	 * /bin/sh -c and the event in COFFER_* variables. NULL: none. Copied. */

@@ -17,6 +17,9 @@
  *                 transitions, grants (create, retire, delayed release)
  *   notify.c      events of status transitions: system_coffer.events, the
  *                 log, a webhook, a command
+ *   pitr.c        point-in-time recovery: RESTORE TABLE and its background
+ *                 restores, retired (dropped) tables kept restorable, the
+ *                 key grace-period expiry, backup expiry
  *
  * Invariants:
  *  1. The catalog is read under db->schema_lock held for reading; DDL holds it
@@ -51,6 +54,8 @@ enum coffer_table_status {
 };
 const char *coffer_table_status_name(enum coffer_table_status s);
 
+struct db_restore_job;
+
 struct db_col_id {
 	char *name;
 	uint32_t id;
@@ -75,6 +80,29 @@ struct db_table {
 	 * Empty id: none (AWS_OWNED_KMS_KEY tables). Tokens owned. */
 	char grant_ids[2][COFFER_KEY_GRANT_ID_MAX];
 	char *grant_tokens[2];
+	/* (added by pitr.c) When the table was first seen INACCESSIBLE (wall
+	 * clock; 0 while usable): its key grace period counts from here. */
+	int64_t inaccessible_since_us;
+};
+
+/* (added by pitr.c) A table whose storage was retired rather than shredded
+ * (DROP TABLE with point-in-time recovery on, or the end of its key grace
+ * period): its directory, key registry and files stay as they were, and
+ * RESTORE TABLE ... FROM TABLE <its name> reads them, until purge_us (then,
+ * or when a table of the same name is created, coffer_table_purge shreds
+ * them). Persisted in the catalog (format 3). */
+struct db_retired {
+	struct coffer_tabledef *def;      /* owned: the definition when retired */
+	char storage_id[37];
+	char kms_key_arn[COFFER_KEY_ARN_MAX];
+	int64_t retired_us;               /* wall clock: what a restore without a timestamp gives */
+	int64_t purge_us;                 /* retired_us + backup retention */
+	char *reason;                     /* why it was retired (dropped, grace period) */
+	struct db_col_id *col_ids;        /* the storage column ids at retirement */
+	size_t n_col_ids;
+	uint32_t next_col_id;
+	char backup_grant_id[COFFER_KEY_GRANT_ID_MAX]; /* "" for AWS_OWNED_KMS_KEY tables */
+	char *backup_grant_token;         /* or NULL */
 };
 
 /* (added by keyhealth.c) A grant to retire once due (durable in the catalog). */
@@ -175,6 +203,19 @@ struct coffer_db {
 	pthread_cond_t health_cv;
 	bool health_stop, health_wake;
 	char *notify_webhook, *notify_command;
+	/* (added by pitr.c) Retired tables (under schema_lock, persisted) and
+	 * the restores running in the background (under pitr_mu; pitr_cv is
+	 * signalled as each one ends). */
+	struct db_retired **retired;
+	size_t n_retired;
+	pthread_mutex_t pitr_mu;
+	pthread_cond_t pitr_cv;
+	struct db_restore_job **restores;
+	size_t n_restores;
+	/* (added by pitr.c) Tests only, under pitr_mu: restore threads wait
+	 * before running while this is set (broadcast pitr_cv on clearing it),
+	 * so a test can look at a table that is RESTORING. */
+	bool pitr_test_hold;
 };
 
 /* The execution of one statement. The caller (handler.c) fills the inputs;
@@ -308,6 +349,55 @@ COFFER_RESULT db_prepared_get(struct db_prepared_cache *c, const char *keyspace,
 void db_prepared_release(struct db_prepared_cache *c, struct db_prepared *p);
 void db_prepared_stats(struct db_prepared_cache *c, size_t *entries, size_t *bytes, uint64_t *evictions);
 
+/* ---- pitr.c: point-in-time recovery (issue 7) ---- */
+/* coffer_db_open: init (before anything can fail); then, after the catalog
+ * is loaded and before the tables are opened, db_pitr_open finishes what a
+ * restart interrupted: a table left RESTORING is shredded and removed (event
+ * RESTORE_FAILED), one left DELETING by the grace-period expiry is retired
+ * (events BACKUP_TAKEN, DELETED). Saves the catalog when it changed. */
+void db_pitr_init(struct coffer_db *db);
+void db_pitr_open(struct coffer_db *db);
+/* coffer_db_close: waits for the running restores, frees the records. */
+void db_pitr_close(struct coffer_db *db);
+/* The retention (cfg.backup_retention_us, or 35 days). */
+int64_t db_pitr_retention(const struct coffer_db *db);
+/* After a table's storage is opened or created: the catalog's PITR setting
+ * handed to storage (coffer_table_set_pitr when enabled). */
+COFFER_RESULT db_pitr_apply(struct coffer_db *db, const struct coffer_tabledef *def, struct coffer_table *store);
+/* One periodic pass (from the key-health pass): grace-period expiry of
+ * INACCESSIBLE tables, purge of retired tables past their retention,
+ * coffer_table_backup_expire on tables with PITR. Takes schema_lock. */
+void db_pitr_pass(struct coffer_db *db);
+/* DROP TABLE / DROP KEYSPACE of t with PITR on: adds t's retired record
+ * (caller holds schema_lock for writing, saves the catalog after; on a failed
+ * save db_pitr_retire_undo removes the newest n records again). */
+void db_pitr_retire_add(struct coffer_db *db, struct db_table *t, const char *reason);
+void db_pitr_retire_undo(struct coffer_db *db, size_t n);
+/* After the save: retires t's storage (kept on disk) and frees t (t->def
+ * already detached). */
+void db_pitr_retire_store(struct coffer_db *db, struct db_table *t);
+/* CREATE TABLE of ks.name (after its catalog save): purges the retired
+ * tables of that name, saving the catalog first (caller holds schema_lock
+ * for writing). A failed save keeps them (purged at their expiry). */
+void db_pitr_purge_name(struct coffer_db *db, const char *ks, const char *name);
+/* DROP / TRUNCATE of a table a running restore reads or writes: refused with
+ * a message naming the restore. Caller holds schema_lock. */
+COFFER_RESULT db_pitr_check_busy(struct coffer_db *db, const struct db_table *t);
+/* custom_properties' point_in_time_recovery group (status,
+ * earliest_restorable_timestamp) and, while t is RESTORING, the "restore"
+ * group (progress, source). Caller holds schema_lock for reading. */
+void db_pitr_properties(struct coffer_db *db, const struct coffer_tabledef *def, const struct db_table *t,
+			struct coffer_strmap *pitr, struct coffer_strmap *restore);
+/* The catalog's format-3 section (after the events): retired tables and
+ * inaccessible-since times. */
+void db_pitr_encode(const struct coffer_db *db, struct coffer_buf *p);
+COFFER_RESULT db_pitr_decode(struct coffer_db *db, struct coffer_reader *r);
+/* ALTER TABLE switching point_in_time_recovery (disabling erases the
+ * history; refused while a restore reads the table). */
+COFFER_RESULT db_pitr_alter(struct coffer_db *db, struct db_table *t, bool enabled);
+/* RESTORE TABLE. */
+COFFER_RESULT exec_restore_table(struct coffer_exec *x);
+
 /* ---- exec_ddl.c ---- */
 COFFER_RESULT exec_use(struct coffer_exec *x);
 COFFER_RESULT exec_keyspace(struct coffer_exec *x);      /* CREATE/ALTER/DROP KEYSPACE */
@@ -315,6 +405,18 @@ COFFER_RESULT exec_create_table(struct coffer_exec *x);
 COFFER_RESULT exec_alter_table(struct coffer_exec *x);
 COFFER_RESULT exec_drop_table(struct coffer_exec *x);    /* DROP TABLE and TRUNCATE */
 COFFER_RESULT exec_role(struct coffer_exec *x);          /* CREATE/ALTER/DROP/LIST ROLES (and USERS) */
+/* (added by exec_ddl.c for pitr.c) CREATE TABLE's pieces: the KMS key
+ * (checked with DescribeKey), grants and new storage of t (on failure the
+ * grants are retired and t->store is NULL; the caller frees t); the name
+ * rule; a random v4 uuid; the AlreadyExists error; the SCHEMA_CHANGE answer
+ * (under schema_lock) and its event (after unlocking). */
+COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t);
+bool db_valid_name(const char *s);
+void db_random_uuid(uint8_t u[16]);
+coffer_rc db_ddl_already_exists(struct coffer_exec *x, const char *ks, const char *table);
+COFFER_RESULT db_ddl_schema_result(struct coffer_exec *x, const char *change, const char *target, const char *ks,
+				   const char *name);
+void db_ddl_notify(struct coffer_exec *x);
 
 /* ---- exec_system.c ---- */
 /* SELECT on a system keyspace (COFFER_E_INVALID "unconfigured table" for

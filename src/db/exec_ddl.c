@@ -322,11 +322,23 @@ static COFFER_RESULT drop_keyspace(struct coffer_exec *x)
 	}
 	struct coffer_keyspace *ks = c->keyspaces[idx];
 	size_t n = ks->ntables;
+	for (size_t i = 0; i < n; i++) {
+		struct db_table *bt = db_table_of(db, ks->tables[i]);
+		if (bt)
+			TRY(db_pitr_check_busy(db, bt));
+	}
 	struct db_table **ts = coffer_xcalloc(n + 1, sizeof(*ts));
-	size_t releases_before = db->n_releases;
+	bool *retire = coffer_xcalloc(n + 1, sizeof(*retire));
+	size_t releases_before = db->n_releases, n_retired = 0;
 	for (size_t i = 0; i < n; i++) {
 		ts[i] = db_table_of(db, ks->tables[i]);
 		if (ts[i]) {
+			/* Issue 7: tables with PITR stay restorable (as DROP TABLE). */
+			retire[i] = ks->tables[i]->pitr_enabled;
+			if (retire[i]) {
+				db_pitr_retire_add(db, ts[i], "dropped with DROP KEYSPACE");
+				n_retired++;
+			}
 			db_tables_remove(db, ts[i]);
 			db_grants_schedule_drop(db, ts[i]);
 		}
@@ -340,17 +352,23 @@ static COFFER_RESULT drop_keyspace(struct coffer_exec *x)
 	c->nkeyspaces++;
 	if (rc != COFFER_OK) {
 		db->n_releases = releases_before;
+		db_pitr_retire_undo(db, n_retired);
 		for (size_t i = 0; i < n; i++)
 			if (ts[i])
 				db_tables_add(db, ts[i]);
 		free(ts);
+		free(retire);
 		return rc;
 	}
 	char *name = coffer_arena_strdup(x->arena, ks->name);
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (ts[i])
+	for (size_t i = 0; i < n; i++) {
+		if (ts[i] && retire[i])
+			db_pitr_retire_store(db, ts[i]);
+		else if (ts[i])
 			ts[m++] = ts[i];
+	}
+	free(retire);
 	ignore_rc(coffer_catalog_drop_keyspace(c, name)); /* frees the definitions */
 	if (db_grants_release_due(db) && db_save_catalog(db) != COFFER_OK)
 		coffer_log_warn(db->log, "db", "grant releases not saved: %s (retried)", coffer_error_msg());
@@ -444,6 +462,39 @@ static COFFER_RESULT resolve_key(struct coffer_exec *x, const struct coffer_tabl
 
 /* ---- CREATE TABLE ------------------------------------------------------------------------ */
 
+/* The KMS key (checked), the grants and the new storage of a table being
+ * created (CREATE TABLE, and RESTORE TABLE's target). On failure the grants
+ * made are retired and t->store is NULL; the caller frees t. */
+COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t)
+{
+	struct coffer_db *db = x->db;
+	const struct coffer_tabledef *def = t->def;
+	coffer_rc rc;
+	TRY(resolve_key(x, def, t->kms_key_arn));
+	if (def->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
+		/* The table's two grants (DESIGN.md "Grants"): its operations
+		 * below need the first when the key policy alone does not
+		 * allow coffer. */
+		rc = db_grants_create(db, t);
+		if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
+			return coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
+		if (rc != COFFER_OK && db_rc_is_key_error(rc))
+			return key_refused(def->keyspace, def->name, def->kms_key_identifier, rc);
+		TRY(rc);
+	}
+	rc = db_table_open_store(db, t, true);
+	if (rc != COFFER_OK) {
+		t->store = NULL;
+		if (db_rc_is_key_error(rc))
+			rc = key_refused(def->keyspace, def->name,
+					 def->kms_key_identifier ? def->kms_key_identifier : t->kms_key_arn, rc);
+		else
+			rc = coffer_error_set(rc, COFFER_WHERE, "%s", coffer_error_msg());
+		db_grants_retire_now(db, t);
+	}
+	return rc;
+}
+
 static COFFER_RESULT create_table(struct coffer_exec *x)
 {
 	const struct coffer_cql_create_table *ct = &x->stmt->u.create_table;
@@ -476,32 +527,11 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 	ENSURE_FAIL(def->nclustering <= COFFER_MAX_CLUSTERING, COFFER_E_INVALID,
 		    "A table may have at most %d clustering columns", COFFER_MAX_CLUSTERING);
 	t = db_table_new(def);
-	TRY_FAIL(resolve_key(x, def, t->kms_key_arn));
 	for (size_t i = 0; i < def->ncolumns; i++) {
 		uint32_t cid;
 		TRY_FAIL(db_column_id(t, def->columns[i].name, true, &cid));
 	}
-	if (def->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
-		/* The table's two grants (DESIGN.md "Grants"): its operations
-		 * below need the first when the key policy alone does not
-		 * allow coffer. */
-		rc = db_grants_create(db, t);
-		if (rc != COFFER_OK) {
-			if (rc != COFFER_E_KMS_LIMIT_EXCEEDED && db_rc_is_key_error(rc))
-				rc = key_refused(ks->name, def->name, def->kms_key_identifier, rc);
-			else if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
-				rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
-			goto fail;
-		}
-	}
-	rc = db_table_open_store(db, t, true);
-	if (rc != COFFER_OK) {
-		t->store = NULL;
-		if (db_rc_is_key_error(rc))
-			rc = key_refused(ks->name, def->name,
-					 def->kms_key_identifier ? def->kms_key_identifier : t->kms_key_arn, rc);
-		goto fail;
-	}
+	TRY_FAIL(db_table_provision(x, t));
 	rc = coffer_keyspace_add_table(ks, def);
 	if (rc != COFFER_OK) {
 		db_grants_retire_now(db, t);
@@ -523,6 +553,8 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 	}
 	coffer_log_info(db->log, "db", "table %s.%s created (storage %s, key %s)", ks->name, def->name,
 			t->storage_id, t->kms_key_arn);
+	/* Issue 7: a dropped table of this name is no longer restorable. */
+	db_pitr_purge_name(db, ks->name, def->name);
 	return schema_result(x, "CREATED", "TABLE", ks->name, def->name);
 fail:
 	if (t) {
@@ -692,6 +724,8 @@ static COFFER_RESULT alter_table(struct coffer_exec *x)
 		TRY_FAIL(coffer_cql_apply_table_options(nd, &a->options));
 		if (key_changes(t->def, nd))
 			TRY_FAIL(change_key(x, t, nd));
+		if (nd->pitr_enabled != t->def->pitr_enabled)
+			TRY_FAIL(db_pitr_alter(db, t, nd->pitr_enabled));
 	} else {
 		TRY_FAIL(alter_columns(x, t, nd));
 	}
@@ -752,6 +786,14 @@ static COFFER_RESULT drop_table(struct coffer_exec *x)
 		return config_error(x);
 	}
 	struct db_table *t = db_table_of(db, def);
+	if (t)
+		TRY(db_pitr_check_busy(db, t));
+	/* Issue 7: with PITR on, the storage is retired (restorable for the
+	 * backup retention), not shredded; the record enters the catalog in
+	 * the same save that removes the table. */
+	bool retire = t && def->pitr_enabled;
+	if (retire)
+		db_pitr_retire_add(db, t, "dropped with DROP TABLE");
 	size_t idx = 0;
 	while (ks->tables[idx] != def)
 		idx++;
@@ -768,6 +810,8 @@ static COFFER_RESULT drop_table(struct coffer_exec *x)
 	ks->ntables++;
 	if (rc != COFFER_OK) {
 		db->n_releases = releases_before;
+		if (retire)
+			db_pitr_retire_undo(db, 1);
 		if (t)
 			db_tables_add(db, t);
 		return rc;
@@ -775,13 +819,17 @@ static COFFER_RESULT drop_table(struct coffer_exec *x)
 	char *name = coffer_arena_strdup(x->arena, def->name);
 	if (t) {
 		t->def = NULL;
-		shred_tables(db, &t, 1);
+		if (retire)
+			db_pitr_retire_store(db, t);
+		else
+			shred_tables(db, &t, 1);
 	}
 	ignore_rc(coffer_keyspace_drop_table(ks, name));
 	/* The operations grant goes now (the backup one when due). */
 	if (db_grants_release_due(db) && db_save_catalog(db) != COFFER_OK)
 		coffer_log_warn(db->log, "db", "grant releases not saved: %s (retried)", coffer_error_msg());
-	coffer_log_info(db->log, "db", "table %s.%s dropped (storage shredded)", ks->name, name);
+	coffer_log_info(db->log, "db", "table %s.%s dropped (storage %s)", ks->name, name,
+			retire ? "retired: restorable with RESTORE TABLE" : "shredded");
 	return schema_result(x, "DROPPED", "TABLE", ks->name, name);
 }
 
@@ -799,6 +847,7 @@ static COFFER_RESULT truncate_table(struct coffer_exec *x)
 		return not_modifiable(ksname);
 	TRY(db_find_table(x, &d->table, &t));
 	TRY(db_table_usable(t));
+	TRY(db_pitr_check_busy(db, t));
 	struct coffer_table *old = t->store;
 	memcpy(old_id, t->storage_id, sizeof(old_id));
 	random_uuid(id);
@@ -837,6 +886,34 @@ COFFER_RESULT exec_drop_table(struct coffer_exec *x)
 	if (rc == COFFER_OK)
 		schema_change_notify(x);
 	return rc;
+}
+
+/* ---- for pitr.c (RESTORE TABLE) ------------------------------------------------------------------ */
+
+bool db_valid_name(const char *s)
+{
+	return valid_name(s);
+}
+
+void db_random_uuid(uint8_t u[16])
+{
+	random_uuid(u);
+}
+
+coffer_rc db_ddl_already_exists(struct coffer_exec *x, const char *ks, const char *table)
+{
+	return already_exists(x, ks, table);
+}
+
+COFFER_RESULT db_ddl_schema_result(struct coffer_exec *x, const char *change, const char *target, const char *ks,
+				   const char *name)
+{
+	return schema_result(x, change, target, ks, name);
+}
+
+void db_ddl_notify(struct coffer_exec *x)
+{
+	schema_change_notify(x);
 }
 
 /* ---- roles ------------------------------------------------------------------------------------ */

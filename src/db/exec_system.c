@@ -575,8 +575,15 @@ static void cell_custom_properties(struct sys_ctx *c, const struct coffer_tabled
 		coffer_strmap_set(&inner[ng], "kms_key_identifier",
 				  t && t->kms_key_arn[0] ? t->kms_key_arn : def->kms_key_identifier);
 	ng++;
+	/* point_in_time_recovery (status, earliest_restorable_timestamp) and,
+	 * while the table is RESTORING, restore (progress, source). */
 	coffer_strmap_set(&groups, "point_in_time_recovery", "1");
-	coffer_strmap_set(&inner[ng++], "status", def && def->pitr_enabled ? "enabled" : "disabled");
+	db_pitr_properties(c->db, def, t, &inner[1], &inner[2]);
+	ng = 2;
+	if (inner[2].n) {
+		coffer_strmap_set(&groups, "restore", "2");
+		ng = 3;
+	}
 	for (size_t i = 0; def && i < def->custom_properties.n && ng < COFFER_ARRAY_LEN(inner); i++) {
 		const char *k = def->custom_properties.items[i].key;
 		const char *dot = strchr(k, '.');

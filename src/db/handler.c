@@ -209,8 +209,7 @@ static COFFER_RESULT run(struct coffer_exec *x)
 	case COFFER_CQL_ALTER_ROLE:
 	case COFFER_CQL_DROP_ROLE:
 	case COFFER_CQL_LIST_ROLES: return exec_role(x);
-	case COFFER_CQL_RESTORE_TABLE:
-		BAIL(COFFER_E_INVALID, "RESTORE TABLE is not available yet: point-in-time recovery is not built");
+	case COFFER_CQL_RESTORE_TABLE: return exec_restore_table(x);
 	}
 	BAIL(COFFER_E_INTERNAL, "statement kind %d has no executor", (int)st->kind);
 }

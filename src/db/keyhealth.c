@@ -40,8 +40,10 @@
  * in the catalog's release list; due ones are retired by DROP itself and by
  * every pass, so the release survives restarts and KMS outages.
  *
- * TODO(issue 6): the grace period (key_grace_period_us) is stored but its
- * expiry (backup, DELETING, DELETED) is not acted on yet.
+ * The grace period (key_grace_period_us): each pass ends with pitr.c's
+ * db_pitr_pass, which retires a table INACCESSIBLE for longer (a restorable
+ * backup, no data decrypted; DELETING, then the table is gone, with events
+ * BACKUP_TAKEN and DELETED) and expires old point-in-time history.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -332,6 +334,7 @@ void db_keyhealth_run_once(struct coffer_db *db)
 	}
 	free(evs);
 	free(probes);
+	db_pitr_pass(db);
 }
 
 /* ---- the thread ------------------------------------------------------------------------ */

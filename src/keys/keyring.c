@@ -993,21 +993,50 @@ fail:
 	return rc;
 }
 
+/* Overwrites the registry's first `len` bytes with zeros, fsyncs, unlinks it
+ * and fsyncs its directory: the wrapped keys are what makes the table's files
+ * readable, so they should not linger in free blocks. */
+static coffer_rc shred_file(struct coffer_vfs *vfs, int fd, uint64_t len, const char *path,
+			    const char *dir)
+{
+	uint8_t zeros[4096] = {0};
+	for (uint64_t off = 0; off < len; off += sizeof(zeros)) {
+		size_t n = len - off < sizeof(zeros) ? (size_t)(len - off) : sizeof(zeros);
+		TRY(coffer_vfs_pwrite_full(vfs, fd, zeros, n, (off_t)off, path));
+	}
+	TRY(coffer_vfs_fsync(vfs, fd, path));
+	TRY(coffer_vfs_unlink(vfs, path));
+	return coffer_vfs_sync_dir(vfs, dir);
+}
+
+coffer_rc coffer_keyring_shred(struct coffer_vfs *vfs, const char *dir, struct coffer_key_cache *cache,
+			       const char *table_id)
+{
+	if (!vfs)
+		vfs = coffer_vfs_posix();
+	coffer_key_cache_drop(cache, table_id);
+	char *path = coffer_path_join(dir, COFFER_KEYRING_FILE);
+	coffer_rc rc = COFFER_OK;
+	int fd = -1;
+	uint64_t len = 0;
+	if (!coffer_fs_exists(path))
+		goto out;
+	TRY_FAIL(coffer_vfs_open(vfs, path, O_RDWR, 0600, &fd));
+	TRY_FAIL(coffer_vfs_size(fd, path, &len));
+	TRY_FAIL(shred_file(vfs, fd, len, path, dir));
+fail:
+out:
+	coffer_vfs_close(vfs, fd);
+	free(path);
+	return rc;
+}
+
 coffer_rc coffer_keyring_destroy(struct coffer_keyring *kr)
 {
 	coffer_rc rc = COFFER_OK;
 	pthread_mutex_lock(&kr->mu);
 	coffer_key_cache_drop(kr->cache, kr->table_id);
-	/* Overwrite before unlinking: the wrapped keys are what makes the table's
-	 * files readable, so they should not linger in free blocks. */
-	uint8_t zeros[4096] = {0};
-	for (uint64_t off = 0; off < kr->end; off += sizeof(zeros)) {
-		size_t n = kr->end - off < sizeof(zeros) ? (size_t)(kr->end - off) : sizeof(zeros);
-		TRY_FAIL(coffer_vfs_pwrite_full(kr->vfs, kr->fd, zeros, n, (off_t)off, kr->path));
-	}
-	TRY_FAIL(coffer_vfs_fsync(kr->vfs, kr->fd, kr->path));
-	TRY_FAIL(coffer_vfs_unlink(kr->vfs, kr->path));
-	TRY_FAIL(coffer_vfs_sync_dir(kr->vfs, kr->dir));
+	TRY_FAIL(shred_file(kr->vfs, kr->fd, kr->end, kr->path, kr->dir));
 	coffer_log_info(kr->log, "keys", "table %s.%s (%s): keys destroyed", kr->keyspace,
 			kr->table, kr->table_id);
 fail:

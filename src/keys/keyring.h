@@ -139,4 +139,11 @@ COFFER_RESULT coffer_keyring_export(struct coffer_keyring *kr, const char *dst_p
  * the cached table key, and closes the keyring (kr is freed either way). */
 COFFER_RESULT coffer_keyring_destroy(struct coffer_keyring *kr);
 
+/* Crypto-shredding of a table whose registry is not open and whose table
+ * key may be refused (purge of a retired table, PITR): overwrites
+ * <dir>/keys.reg with zeros, fsyncs, unlinks it and drops the table's cached
+ * keys. No KMS call. A missing registry is OK. vfs NULL: POSIX. */
+COFFER_RESULT coffer_keyring_shred(struct coffer_vfs *vfs, const char *dir,
+				   struct coffer_key_cache *cache, const char *table_id);
+
 #endif

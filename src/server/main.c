@@ -5,6 +5,7 @@
  *           --tls-cert F --tls-key F] [--kms embedded] [--kms-listen 127.0.0.1:9942]
  *           [--auth password|none] [--key-cache-idle 5m] [--log-level info]
  *           [--key-check-interval 1m] [--key-grace-period 7d] [--grant-release-delay 42d]
+ *           [--backup-retention 35d]
  *           [--notify-webhook http://HOST:PORT/PATH] [--notify-command CMD]
  *   cofferd --data DIR --kms URL --kms-credentials FILE [--kms-profile P]
  *           [--kms-region local] [--kms-ca FILE] [--kms-service-key REF] ...
@@ -72,6 +73,7 @@ struct opts {
 	int64_t key_check_interval_us;
 	int64_t key_grace_period_us;
 	int64_t grant_release_delay_us;
+	int64_t backup_retention_us;
 	const char *notify_webhook, *notify_command;
 	int workers;
 };
@@ -100,9 +102,11 @@ static void usage(FILE *f)
 		"  --key-cache-idle DUR     wipe a table key unused this long (default 5m)\n"
 		"  --key-cache-max-age DUR  wipe a table key this long after it was fetched (default 1h)\n"
 		"  --key-check-interval DUR check every table's key this often (default 1m)\n"
-		"  --key-grace-period DUR   how long a table may stay INACCESSIBLE (default 7d; stored,\n"
-		"                           not acted on yet)\n"
+		"  --key-grace-period DUR   how long a table may stay INACCESSIBLE before it is backed\n"
+		"                           up and deleted (default 7d)\n"
 		"  --grant-release-delay DUR retire a dropped table's backup grant after (default 42d)\n"
+		"  --backup-retention DUR   point-in-time recovery window, and how long a dropped table\n"
+		"                           stays restorable (default 35d)\n"
 		"  --notify-webhook URL     POST key-status events as JSON to this http:// URL\n"
 		"  --notify-command CMD     run CMD (/bin/sh -c) per key-status event, with COFFER_EVENT,\n"
 		"                           COFFER_KEYSPACE, COFFER_TABLE, COFFER_KMS_KEY, COFFER_REASON\n"
@@ -177,6 +181,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"key-check-interval", required_argument, NULL, 'I'},
 		{"key-grace-period", required_argument, NULL, 'G'},
 		{"grant-release-delay", required_argument, NULL, 'R'},
+		{"backup-retention", required_argument, NULL, 'B'},
 		{"notify-webhook", required_argument, NULL, 'W'},
 		{"notify-command", required_argument, NULL, 'X'},
 		{"workers", required_argument, NULL, 'w'},
@@ -194,6 +199,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->key_check_interval_us = 60 * COFFER_US_PER_SEC;
 	o->key_grace_period_us = 7 * COFFER_US_PER_DAY;
 	o->grant_release_delay_us = 42 * COFFER_US_PER_DAY;
+	o->backup_retention_us = 35 * COFFER_US_PER_DAY;
 	int c;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
@@ -215,6 +221,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'I': if (duration_flag("--key-check-interval", optarg, &o->key_check_interval_us)) return -1; break;
 		case 'G': if (duration_flag("--key-grace-period", optarg, &o->key_grace_period_us)) return -1; break;
 		case 'R': if (duration_flag("--grant-release-delay", optarg, &o->grant_release_delay_us)) return -1; break;
+		case 'B': if (duration_flag("--backup-retention", optarg, &o->backup_retention_us)) return -1; break;
 		case 'W': o->notify_webhook = optarg; break;
 		case 'X': o->notify_command = optarg; break;
 		case 'w': o->workers = atoi(optarg); break;
@@ -263,9 +270,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "cofferd: no CQL listener: give --listen or --tls-listen\n");
 		return -1;
 	}
-	if (o->key_check_interval_us <= 0 || o->key_grace_period_us <= 0 || o->grant_release_delay_us <= 0) {
-		fprintf(stderr, "cofferd: --key-check-interval, --key-grace-period and --grant-release-delay must be "
-				"positive\n");
+	if (o->key_check_interval_us <= 0 || o->key_grace_period_us <= 0 || o->grant_release_delay_us <= 0 ||
+	    o->backup_retention_us <= 0) {
+		fprintf(stderr, "cofferd: --key-check-interval, --key-grace-period, --grant-release-delay and "
+				"--backup-retention must be positive\n");
 		return -1;
 	}
 	if (o->notify_webhook && strncmp(o->notify_webhook, "http://", 7) != 0) {
@@ -578,6 +586,7 @@ keys:
 	dcfg.rpc_port = 9042;
 	dcfg.key_check_interval_us = o.key_check_interval_us;
 	dcfg.key_grace_period_us = o.key_grace_period_us;
+	dcfg.backup_retention_us = o.backup_retention_us;
 	dcfg.grant_release_delay_us = o.grant_release_delay_us;
 	dcfg.notify_webhook = o.notify_webhook;
 	dcfg.notify_command = o.notify_command;

@@ -86,6 +86,7 @@ static const char *kind_name(enum block_kind k)
 	case BLOCK_FOOTER: return "footer";
 	case BLOCK_COMMIT: return "commit-log group";
 	case BLOCK_MANIFEST: return "manifest";
+	case BLOCK_JOURNAL: return "backup journal record";
 	}
 	return "block";
 }

@@ -5,16 +5,26 @@
  * Segment file CL-<id>.log (integers big-endian):
  *
  *   OFFSET  SIZE  MEANING
- *   0       8     magic "CFCLOG01"
+ *   0       8     magic "CFCLOG02" (segments written before PITR: "CFCLOG01",
+ *                 still read; their groups have no time and count as time 0)
  *   8       36    table id (uuid text; also bound into every group's AAD)
  *   44      8     segment id (a file id; selects the data key in the registry)
  *   52      var   groups, each:
  *   +0      4       n = plaintext length
  *   +4      4       n xor 0xFFFFFFFF (a damaged length is corruption, not a tear)
  *   +8      8       group sequence number s (0, 1, 2, ... within the segment)
- *   +16     n+16    AES-256-GCM ciphertext || tag of the entries
- *                   (varint klen | key | varint vlen | value)*, sealed as
+ *   +16     n+16    AES-256-GCM ciphertext || tag of the plaintext, sealed as
  *                   block kind 6 number s (block.c: nonce and AAD from s)
+ *   plaintext (CFCLOG02):
+ *   +0      8       group time: the leader's wall clock, µs since the epoch
+ *                   (table_wall_now: never below an earlier group's time)
+ *   +8      n-8     entries (varint klen | key | varint vlen | value)*
+ *   plaintext (CFCLOG01): the entries only
+ *
+ * The group time is inside the sealed plaintext, so it is authenticated and
+ * does not show on disk; point-in-time restores keep exactly the groups with
+ * time <= the restore point (restore.c). A segment's groups all have times >=
+ * the time its creation was recorded in the backup journal (backup.c).
  *
  * Group commit (DESIGN.md section 4): a writer appends its entries to the
  * pending group and parks on its own futex word. A writer that finds no
@@ -58,9 +68,11 @@
 #include "util/fs.h"
 #include "util/alloc.h"
 
-#define CL_MAGIC "CFCLOG01"
+#define CL_MAGIC "CFCLOG02"
+#define CL_MAGIC_V1 "CFCLOG01"
 #define CL_HEADER 52
 #define GROUP_HEADER 16
+#define GROUP_TIME 8
 
 /* A writer waiting for its group, on its own stack. It sleeps on its own
  * futex word, so a finished group wakes exactly its writers (and the next
@@ -90,6 +102,7 @@ struct commitlog {
 	uint64_t seg_id, off, seq;
 	struct block_ctx bc;
 	struct coffer_buf frame;
+	struct coffer_buf plain;        /* group time | entries, sealed into frame */
 	uint64_t groups, writes, pending_writes;
 	uint64_t last_group_writes;
 };
@@ -138,6 +151,8 @@ static coffer_rc open_segment(struct commitlog *l)
 	TRY_FAIL(coffer_vfs_pwrite_full(t->vfs, fd, hdr, sizeof(hdr), 0, path));
 	TRY_FAIL(coffer_vfs_fsync(t->vfs, fd, path));
 	TRY_FAIL(coffer_vfs_sync_dir(t->vfs, t->dir));
+	/* PITR: archived from creation on (appends show through both names) */
+	TRY_FAIL(backup_on_segment(t, id, path));
 	coffer_secret_free(&key);
 	l->open = true;
 	l->fd = fd;
@@ -193,6 +208,8 @@ void commitlog_close(struct commitlog *l)
 	close_segment(l);
 	coffer_buf_free(&l->pending);
 	coffer_buf_free(&l->frame);
+	coffer_wipe(l->plain.ptr, l->plain.cap);
+	coffer_buf_free(&l->plain);
 	pthread_cond_destroy(&l->excl_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
@@ -207,11 +224,18 @@ static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
 		uint64_t next;
 		TRY(commitlog_roll(l, &next));
 	}
+	/* the time is taken after the roll: a segment's groups are never older
+	 * than its creation record in the backup journal */
+	coffer_buf_reset(&l->plain);
+	coffer_buf_put_u64(&l->plain, (uint64_t)table_wall_now(t));
+	coffer_buf_put(&l->plain, entries.ptr, entries.len);
 	coffer_buf_reset(&l->frame);
-	coffer_buf_put_u32(&l->frame, (uint32_t)entries.len);
-	coffer_buf_put_u32(&l->frame, ~(uint32_t)entries.len);
+	coffer_buf_put_u32(&l->frame, (uint32_t)l->plain.len);
+	coffer_buf_put_u32(&l->frame, ~(uint32_t)l->plain.len);
 	coffer_buf_put_u64(&l->frame, l->seq);
-	TRY(block_seal(&l->bc, BLOCK_COMMIT, l->seq, entries, &l->frame));
+	coffer_rc src = block_seal(&l->bc, BLOCK_COMMIT, l->seq, coffer_buf_slice(&l->plain), &l->frame);
+	coffer_wipe(l->plain.ptr, l->plain.len);
+	TRY(src);
 	coffer_rc rc = coffer_vfs_pwrite_full(t->vfs, l->fd, l->frame.ptr, l->frame.len, (off_t)l->off,
 					      l->path);
 	if (rc == COFFER_OK && !t->no_sync)
@@ -371,7 +395,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Segment ids present in the directory, sorted. */
-static coffer_rc list_segments(struct coffer_table *t, uint64_t **ids, size_t *n)
+coffer_rc commitlog_list(struct coffer_table *t, uint64_t **ids, size_t *n)
 {
 	DIR *d = opendir(t->dir);
 	if (!d)
@@ -411,8 +435,34 @@ fail:
 	return rc;
 }
 
-static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last,
-				void (*fn)(void *, struct coffer_slice, struct coffer_slice), void *arg)
+int commitlog_format(struct coffer_slice header)
+{
+	if (header.len < 8)
+		return 0;
+	if (memcmp(header.ptr, CL_MAGIC, 8) == 0)
+		return 2;
+	if (memcmp(header.ptr, CL_MAGIC_V1, 8) == 0)
+		return 1;
+	return 0;
+}
+
+coffer_rc commitlog_group_split(int format, struct coffer_slice pt, int64_t *time,
+				struct coffer_slice *entries, const char *path, uint64_t seq)
+{
+	if (format == 1) {
+		*time = 0;
+		*entries = pt;
+		return COFFER_OK;
+	}
+	ENSURE(pt.len >= GROUP_TIME, COFFER_E_CORRUPT, "%s: group %llu has no time", path,
+	       (unsigned long long)seq);
+	*time = (int64_t)coffer_load_u64(pt.ptr);
+	*entries = coffer_slice_of(pt.ptr + GROUP_TIME, pt.len - GROUP_TIME);
+	return COFFER_OK;
+}
+
+coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t until,
+			 commitlog_entry_fn fn, void *arg, uint64_t *torn_at)
 {
 	coffer_rc rc = COFFER_OK;
 	char *path = commitlog_segment_path(t, id);
@@ -420,14 +470,16 @@ static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last,
 	struct coffer_secret key = {0};
 	struct block_ctx bc;
 	bool bc_ok = false;
+	*torn_at = 0;
 	TRY_FAIL(coffer_vfs_read_all(t->vfs, path, (size_t)4 << 30, &file));
 	if (file.len < CL_HEADER) {
 		ENSURE_FAIL(last, COFFER_E_CORRUPT, "%s: truncated segment header", path);
 		/* crash while creating the segment: nothing was acknowledged in it */
-		TRY_FAIL(coffer_vfs_unlink(t->vfs, path));
+		*torn_at = 1;
 		goto fail;
 	}
-	ENSURE_FAIL(memcmp(file.ptr, CL_MAGIC, 8) == 0, COFFER_E_CORRUPT, "%s: not a commit-log segment", path);
+	int format = commitlog_format(coffer_buf_slice(&file));
+	ENSURE_FAIL(format != 0, COFFER_E_CORRUPT, "%s: not a commit-log segment", path);
 	ENSURE_FAIL(memcmp(file.ptr + 8, t->table_id, COFFER_TABLE_ID_LEN) == 0, COFFER_E_CORRUPT,
 		    "%s: segment of another table", path);
 	ENSURE_FAIL(coffer_load_u64(file.ptr + 44) == id, COFFER_E_CORRUPT, "%s: segment id does not match its name",
@@ -470,15 +522,20 @@ static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last,
 		if (torn) {
 			ENSURE_FAIL(last, COFFER_E_CORRUPT, "%s: group %llu (offset %llu) is incomplete", path,
 				    (unsigned long long)seq, (unsigned long long)off);
-			TRY_FAIL(truncate_tail(t, path, off));
+			*torn_at = off;
 			break;
 		}
-		struct coffer_reader r;
-		struct coffer_slice k, v;
-		coffer_reader_init(&r, coffer_buf_slice(&pt), path);
-		while (!coffer_reader_done(&r)) {
-			TRY_FAIL(entries_next(&r, &k, &v));
-			fn(arg, k, v);
+		int64_t time;
+		struct coffer_slice entries;
+		TRY_FAIL(commitlog_group_split(format, coffer_buf_slice(&pt), &time, &entries, path, seq));
+		if (time <= until) {
+			struct coffer_reader r;
+			struct coffer_slice k, v;
+			coffer_reader_init(&r, entries, path);
+			while (!coffer_reader_done(&r)) {
+				TRY_FAIL(entries_next(&r, &k, &v));
+				fn(arg, time, k, v);
+			}
 		}
 		off += GROUP_HEADER + n + BLOCK_TAG;
 		seq++;
@@ -496,15 +553,27 @@ fail:
 	return rc;
 }
 
-coffer_rc commitlog_replay(struct coffer_table *t, uint64_t from,
-			   void (*fn)(void *arg, struct coffer_slice key, struct coffer_slice value),
-			   void *arg, uint64_t *max_id)
+static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last, commitlog_entry_fn fn,
+				void *arg)
+{
+	uint64_t torn_at;
+	TRY(commitlog_scan(t, id, last, INT64_MAX, fn, arg, &torn_at));
+	if (!torn_at)
+		return COFFER_OK;
+	char *path = commitlog_segment_path(t, id);
+	coffer_rc rc = torn_at < CL_HEADER ? coffer_vfs_unlink(t->vfs, path) : truncate_tail(t, path, torn_at);
+	free(path);
+	return rc;
+}
+
+coffer_rc commitlog_replay(struct coffer_table *t, uint64_t from, commitlog_entry_fn fn, void *arg,
+			   uint64_t *max_id)
 {
 	coffer_rc rc = COFFER_OK;
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	*max_id = 0;
-	TRY(list_segments(t, &ids, &n));
+	TRY(commitlog_list(t, &ids, &n));
 	for (size_t i = 0; i < n; i++) {
 		if (ids[i] > *max_id)
 			*max_id = ids[i];

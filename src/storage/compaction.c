@@ -163,24 +163,25 @@ coffer_rc compaction_run(struct coffer_table *t, bool all)
 	for (size_t i = 0; i < nn; i++)
 		m.sst_ids[i] = next[i]->file_id;
 	rc = manifest_write(t, &m);
-	manifest_free(&m);
 	if (rc != COFFER_OK) {
+		manifest_free(&m);
 		free(next);
 		goto fail;
 	}
 	t->manifest_gen++;
+	backup_on_manifest(t, &m);
 	pthread_rwlock_wrlock(&t->state);
 	free(t->ssts);
 	t->ssts = next;
 	t->n_ssts = nn;
 	pthread_rwlock_unlock(&t->state);
+	manifest_free(&m);
 	out = NULL;
 	/* invariant 1: old files and their keys go after the commit */
 	for (size_t j = 0; j < cnt; j++) {
 		struct sstable *s = in[j];
 		block_cache_drop_file(t->cache, s->file_id);
-		ignore(coffer_vfs_unlink(t->vfs, s->path));
-		ignore(coffer_keyring_delete_data_key(t->kr, s->file_id));
+		table_delete_file(t, s->path, s->file_id);
 		sst_unref(s);
 	}
 	atomic_fetch_add(&t->compactions, 1);

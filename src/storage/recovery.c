@@ -31,28 +31,23 @@
 #include "util/fs.h"
 #include "util/alloc.h"
 
-struct coffer_table *table_alloc(const struct coffer_storage_config *cfg,
-				 const struct coffer_table_desc *desc);
-coffer_rc table_check_desc(const struct coffer_storage_config *cfg, const struct coffer_table_desc *d);
-void table_keyring_config(const struct coffer_storage_config *cfg, struct coffer_table *t,
-			  struct coffer_keyring_config *kc);
 void table_start_background(struct coffer_table *t);
-void table_destroy(struct coffer_table *t);
 
 static void ignore(coffer_rc rc)
 {
 	(void)rc;
 }
 
-static void replay_fn(void *arg, struct coffer_slice k, struct coffer_slice v)
+static void replay_fn(void *arg, int64_t time, struct coffer_slice k, struct coffer_slice v)
 {
 	struct coffer_table *t = arg;
+	table_wall_floor(t, time);
 	memtable_put(t->active, k, v);
 }
 
 /* Deletes files not part of the table; collects live ids for the keyring. */
 static coffer_rc sweep(struct coffer_table *t, const struct manifest *m, uint64_t **live, size_t *n_live,
-		       uint64_t *max_id)
+		       size_t *cap_out, uint64_t *max_id)
 {
 	size_t cap = 16 + m->n_sst;
 	*live = coffer_xcalloc(cap, sizeof(uint64_t));
@@ -96,6 +91,7 @@ static coffer_rc sweep(struct coffer_table *t, const struct manifest *m, uint64_
 		}
 	}
 	closedir(d);
+	*cap_out = cap;
 	return COFFER_OK;
 }
 
@@ -106,7 +102,7 @@ coffer_rc coffer_table_open(const struct coffer_storage_config *cfg, const struc
 	struct manifest m = {0};
 	struct coffer_keyring_config kc;
 	uint64_t *live = NULL;
-	size_t n_live = 0;
+	size_t n_live = 0, cap_live = 0;
 	TRY(table_check_desc(cfg, desc));
 	struct coffer_table *t = table_alloc(cfg, desc);
 	ENSURE_FAIL(coffer_fs_exists(t->dir), COFFER_E_NOT_FOUND, "table %s.%s (%s) does not exist",
@@ -119,7 +115,12 @@ coffer_rc coffer_table_open(const struct coffer_storage_config *cfg, const struc
 	uint64_t max_id = MANIFEST_FILE_ID;
 
 	/* 5 before 3-4: leftovers must not be mistaken for live files */
-	TRY_FAIL(sweep(t, &m, &live, &n_live, &max_id));
+	TRY_FAIL(sweep(t, &m, &live, &n_live, &cap_live, &max_id));
+	/* PITR: the journal, and the retained files whose keys stay */
+	TRY_FAIL(backup_load(t, &live, &n_live, &cap_live));
+	for (size_t i = 0; i < n_live; i++)
+		if (live[i] > max_id)
+			max_id = live[i];
 
 	t->ssts = coffer_xcalloc(m.n_sst ? m.n_sst : 1, sizeof(*t->ssts));
 	for (size_t i = 0; i < m.n_sst; i++) {
@@ -135,6 +136,7 @@ coffer_rc coffer_table_open(const struct coffer_storage_config *cfg, const struc
 	t->next_file_id = m.next_file_id > max_id + 1 ? m.next_file_id : max_id + 1;
 	TRY_FAIL(coffer_keyring_retain(t->kr, live, n_live));
 	TRY_FAIL(commitlog_open(t, &t->clog));
+	TRY_FAIL(backup_resync(t));
 	coffer_log_info(t->log, "storage", "table %s.%s: opened with %zu SSTables, %zu replayed entries",
 			t->keyspace, t->name, t->n_ssts, memtable_count(t->active));
 	table_start_background(t);

@@ -251,6 +251,66 @@ struct coffer_keyring *coffer_table_keyring(struct coffer_table *t);
  * live SSTables and copies the manifest and key registry into dst_dir. */
 COFFER_RESULT coffer_table_backup(struct coffer_table *t, const char *dst_dir);
 
+/* ---- point-in-time recovery (pitr.c, backup.c, restore.c; docs/storage.md) --- */
+
+/* Continuous backup of a table. Enabling starts history now (earliest
+ * restorable = now) and keeps it for retention_us (> 0); enabling a table
+ * whose history is on keeps that history and only updates the retention, so
+ * the caller calls this after every coffer_table_open() with the catalog's
+ * setting. Disabling erases the history (retained files, archived segments,
+ * the journal and their data keys). Idempotent. */
+COFFER_RESULT coffer_table_set_pitr(struct coffer_table *t, bool enabled, int64_t retention_us);
+/* Earliest restorable time, µs since the epoch; 0 while PITR is off. */
+int64_t coffer_table_earliest_restorable(struct coffer_table *t);
+/* Removes backup artifacts no restore inside the window needs (keeping the
+ * newest base at or before now - retention and everything after it). Cheap
+ * when nothing is due; waits for nothing (skipped while a restore of t runs). */
+COFFER_RESULT coffer_table_backup_expire(struct coffer_table *t);
+/* DROP of a table with retained history, and the key grace-period expiry:
+ * stops background work and frees t, keeping its directory, key registry and
+ * files as they are. Needs no key and decrypts nothing (works while the KMS
+ * refuses the table key). The directory stays restorable at its retire time
+ * (coffer_restore_open with live_or_null = NULL) until coffer_table_purge. */
+COFFER_RESULT coffer_table_retire(struct coffer_table *t);
+/* The same for a table directory that is not open (e.g. its open failed while
+ * the KMS refused the key): writes the RETIRED marker with the current time;
+ * a directory already retired keeps its time. No key needed. Nothing else
+ * may have the table open. */
+COFFER_RESULT coffer_table_retire_closed(const struct coffer_storage_config *cfg,
+					 const struct coffer_table_desc *desc);
+/* Destroys a retired table's keys and files (crypto-shredding). A directory
+ * already gone is OK. Must not be called on an open table. */
+COFFER_RESULT coffer_table_purge(const struct coffer_storage_config *cfg,
+				 const struct coffer_table_desc *desc);
+
+/* A restore of a table's state at a point in time into another table. */
+struct coffer_restore;
+/* live_or_null: the open source table (its history is pinned: expiry waits
+ * while the restore exists) or NULL for a retired directory (cfg->data_dir +
+ * src->table_id). at_us == 0 means now (live) or the retire time (retired).
+ * at_us outside the restorable window: COFFER_E_INVALID with a message giving
+ * the window. The KMS refusing the table key: the provider's COFFER_E_KMS_*
+ * code (or COFFER_E_UNAVAILABLE) with a message naming the key. */
+COFFER_RESULT coffer_restore_open(const struct coffer_storage_config *cfg,
+				  const struct coffer_table_desc *src,
+				  struct coffer_table *live_or_null, int64_t at_us,
+				  struct coffer_restore **out);
+/* The restore point chosen (µs; at_us, or the resolved "now"/retire time). */
+int64_t coffer_restore_point(struct coffer_restore *r);
+/* Bytes of source files the run reads (for progress). */
+uint64_t coffer_restore_total_bytes(struct coffer_restore *r);
+/* Writes into dst exactly the state of the source at the restore point (every
+ * entry with its write timestamp, TTL, tombstones, static cells) under dst's
+ * own keys, then flushes dst durably. progress (may be NULL) is called from
+ * the calling thread as source bytes are consumed. dst must be a fresh table
+ * with the source's schema. */
+COFFER_RESULT coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
+				 void (*progress)(void *arg, uint64_t done_bytes,
+						  uint64_t total_bytes),
+				 void *arg);
+/* Frees r (unpins the source's history). NULL is a no-op. */
+void coffer_restore_close(struct coffer_restore *r);
+
 struct coffer_table_stats {
 	size_t sstables;
 	uint64_t sstable_bytes;

@@ -128,6 +128,7 @@ enum block_kind {
 	BLOCK_FOOTER = 5,
 	BLOCK_COMMIT = 6,
 	BLOCK_MANIFEST = 7,
+	BLOCK_JOURNAL = 8, /* backup journal records (backup.c) */
 };
 #define BLOCK_TAG COFFER_AEAD_TAG_BYTES
 
@@ -268,11 +269,26 @@ COFFER_RESULT commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct co
  * new one; returns the id the next segment will have... assigned lazily. */
 COFFER_RESULT commitlog_roll(struct commitlog *l, uint64_t *next_segment_id);
 char *commitlog_segment_path(const struct coffer_table *t, uint64_t id);
+/* One entry of a group, with the group's time (0 for CFCLOG01 segments). */
+typedef void (*commitlog_entry_fn)(void *arg, int64_t time, struct coffer_slice key,
+				   struct coffer_slice value);
 /* Replays segments with id >= from into fn (recovery). Truncates a torn tail
  * of the last segment. Returns the highest segment id seen (0 if none). */
-COFFER_RESULT commitlog_replay(struct coffer_table *t, uint64_t from,
-			       void (*fn)(void *arg, struct coffer_slice key, struct coffer_slice value),
-			       void *arg, uint64_t *max_id);
+COFFER_RESULT commitlog_replay(struct coffer_table *t, uint64_t from, commitlog_entry_fn fn, void *arg,
+			       uint64_t *max_id);
+/* Reads segment `id` of t->dir without changing it: the entries of every group
+ * with time <= until go to fn. `last`: a torn tail is allowed (its offset is
+ * returned in *torn_at, 1 for a torn header; 0 when none); elsewhere it is
+ * COFFER_E_CORRUPT naming the file and group. */
+COFFER_RESULT commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t until,
+			     commitlog_entry_fn fn, void *arg, uint64_t *torn_at);
+/* Segment ids (CL-<id>.log) in t->dir, ascending (caller frees *ids). */
+COFFER_RESULT commitlog_list(struct coffer_table *t, uint64_t **ids, size_t *n);
+/* A segment header's format: 2 (CFCLOG02), 1 (CFCLOG01), 0 (not a segment). */
+int commitlog_format(struct coffer_slice header);
+/* Splits a decrypted group of a segment of `format` into its time and entries. */
+COFFER_RESULT commitlog_group_split(int format, struct coffer_slice pt, int64_t *time,
+				    struct coffer_slice *entries, const char *path, uint64_t seq);
 void commitlog_stats(struct commitlog *l, uint64_t *groups, uint64_t *writes);
 
 /* ---- manifest (manifest.c) ------------------------------------------------------- */
@@ -330,6 +346,13 @@ struct coffer_table {
 	coffer_rc bg_error;
 
 	atomic_uint_fast64_t flushes, compactions;
+
+	/* point-in-time recovery (backup.c) */
+	int64_t last_wall;            /* atomic: newest group or journal time (table_wall_now) */
+	struct backup *bk;            /* NULL while PITR is off; changes under leader + file_mu */
+	int64_t retention_us;         /* atomic; 0: not set (expiry does nothing) */
+	int64_t history_from;         /* atomic; the first journal record's time, 0: PITR off */
+	atomic_int restores;          /* restores reading this table's history */
 };
 
 uint64_t table_alloc_file_id(struct coffer_table *t);
@@ -347,6 +370,75 @@ COFFER_RESULT table_commit_manifest(struct coffer_table *t);
 /* Iterate entries encoded as (varint klen, key, varint vlen, value)*. */
 COFFER_RESULT entries_next(struct coffer_reader *r, struct coffer_slice *k, struct coffer_slice *v);
 void entries_put(struct coffer_buf *b, struct coffer_slice k, struct coffer_slice v);
+
+/* Deletes a file's live name after a manifest dropped it; its data key goes
+ * too unless the backup keeps a link to it (PITR). Caller holds file_mu. */
+void table_delete_file(struct coffer_table *t, const char *path, uint64_t id);
+/* Writes all entries of `it` (from its start) to a new SSTable of t;
+ * tick (may be NULL) is called every 1024 entries with the count so far. */
+COFFER_RESULT table_write_sst(struct coffer_table *t, struct iter *it, uint64_t expected,
+			      void (*tick)(void *arg, uint64_t entries), void *arg,
+			      struct sstable **out);
+/* Makes the given new SSTables live (manifest commit); durable on return. */
+COFFER_RESULT table_add_ssts(struct coffer_table *t, struct sstable **ssts, size_t n);
+
+/* ---- point-in-time recovery (backup.c) --------------------------------------------- */
+
+/* Wall-clock µs for group and journal times: never below a time handed out
+ * before by this table (a clock stepping back does not reorder history). */
+int64_t table_wall_now(struct coffer_table *t);
+/* Raises table_wall_now's floor (recovery: the newest replayed time). */
+void table_wall_floor(struct coffer_table *t, int64_t us);
+/* Recovery, after the manifest is read: loads the journal if PITR is on
+ * (finishing an interrupted disable or enable otherwise) and appends the ids
+ * of retained files, whose data keys must be kept, to *live. */
+COFFER_RESULT backup_load(struct coffer_table *t, uint64_t **live, size_t *n_live, size_t *cap);
+/* Recovery, once the table is open: links live files the backup misses and
+ * records the current manifest if the journal's last base is not it. */
+COFFER_RESULT backup_resync(struct coffer_table *t);
+/* Leader, a new segment's header is durable: with PITR on, link it into
+ * backup/ and record its creation. On failure the link is gone again. */
+COFFER_RESULT backup_on_segment(struct coffer_table *t, uint64_t id, const char *path);
+/* After every manifest commit (file_mu held): links the new SSTables and
+ * records the base. Never fails the commit: a problem is logged and the next
+ * commit (or open) records the state instead. */
+void backup_on_manifest(struct coffer_table *t, const struct manifest *m);
+void backup_free(struct backup *b);
+
+/* A backup journal record (backup.c file comment). */
+#define BK_BASE 1
+#define BK_SEGMENT 2
+struct bk_rec {
+	uint8_t type;
+	int64_t time;
+	uint64_t replay;      /* BASE: replay-from segment */
+	uint64_t seg;         /* SEGMENT: the segment created */
+	uint64_t *ids;        /* BASE: n_sst SSTable ids, then n_segs segment ids */
+	size_t n_sst, n_segs;
+};
+void bk_rec_free(struct bk_rec *r);
+void bk_recs_free(struct bk_rec *recs, size_t n);
+/* Reads a journal (t gives the keyring, table id, vfs, log). repair: truncate
+ * a torn last record; otherwise it is ignored. */
+COFFER_RESULT bk_journal_read(struct coffer_table *t, const char *path, bool repair,
+			      uint64_t *journal_id, uint64_t *end, struct bk_rec **recs, size_t *n);
+/* A copy of an open table's journal records (COFFER_E_INVALID if PITR is off). */
+COFFER_RESULT backup_snapshot(struct coffer_table *t, struct bk_rec **recs, size_t *n);
+/* The RETIRED marker (backup.c file comment). Missing: COFFER_E_STATE. */
+COFFER_RESULT backup_write_retired(struct coffer_table *t, int64_t when);
+COFFER_RESULT backup_read_retired(struct coffer_table *t, int64_t *when);
+
+/* table.c, recovery.c: a table struct without files opened or threads */
+struct coffer_table *table_alloc(const struct coffer_storage_config *cfg,
+				 const struct coffer_table_desc *desc);
+void table_destroy(struct coffer_table *t);
+COFFER_RESULT table_check_desc(const struct coffer_storage_config *cfg, const struct coffer_table_desc *d);
+void table_keyring_config(const struct coffer_storage_config *cfg, struct coffer_table *t,
+			  struct coffer_keyring_config *kc);
+/* "<dir>/backup" (caller frees). */
+char *backup_dir_of(const char *table_dir);
+/* Removes every file in dir and dir itself (nothing if absent). */
+void backup_remove_tree(struct coffer_vfs *vfs, const char *dir);
 
 /* compaction.c */
 COFFER_RESULT compaction_run(struct coffer_table *t, bool all);

@@ -164,6 +164,7 @@ static coffer_rc write_manifest(struct coffer_table *t, struct sstable **ssts, s
 	if (rc == COFFER_OK) {
 		t->manifest_gen = m.generation;
 		t->replay_from = replay_from;
+		backup_on_manifest(t, &m);
 	}
 	manifest_free(&m);
 	return rc;
@@ -182,6 +183,22 @@ coffer_rc table_commit_manifest(struct coffer_table *t)
 	return rc;
 }
 
+void table_delete_file(struct coffer_table *t, const char *path, uint64_t id)
+{
+	ignore(coffer_vfs_unlink(t->vfs, path));
+	if (t->bk) {
+		/* PITR: the backup's link keeps the file, and so its key */
+		char *bdir = backup_dir_of(t->dir);
+		char *bpath = coffer_path_join(bdir, strrchr(path, '/') + 1);
+		bool kept = coffer_fs_exists(bpath);
+		free(bpath);
+		free(bdir);
+		if (kept)
+			return;
+	}
+	ignore(coffer_keyring_delete_data_key(t->kr, id));
+}
+
 /* Deletes commit-log segments below `before` and their keys (invariant 3). */
 static void delete_segments_before(struct coffer_table *t, uint64_t before)
 {
@@ -193,26 +210,26 @@ static void delete_segments_before(struct coffer_table *t, uint64_t before)
 		unsigned long long id;
 		if (sscanf(de->d_name, "CL-%16llx.log", &id) == 1 && strlen(de->d_name) == 23 && id < before) {
 			char *p = coffer_path_join(t->dir, de->d_name);
-			ignore(coffer_vfs_unlink(t->vfs, p));
+			table_delete_file(t, p, id);
 			free(p);
-			ignore(coffer_keyring_delete_data_key(t->kr, id));
 		}
 	}
 	closedir(d);
 }
 
-/* Writes all entries of `it` (a memtable) to a new SSTable. */
-static coffer_rc write_sst(struct coffer_table *t, struct iter *it, uint64_t expected,
-			   struct sstable **out)
+coffer_rc table_write_sst(struct coffer_table *t, struct iter *it, uint64_t expected,
+			  void (*tick)(void *arg, uint64_t entries), void *arg, struct sstable **out)
 {
 	struct sst_writer *w;
-	uint64_t id = table_alloc_file_id(t), size;
+	uint64_t id = table_alloc_file_id(t), size, count = 0;
 	TRY(sst_writer_open(t, id, expected, &w));
 	coffer_rc rc = it->ops->seek(it, coffer_slice_of(NULL, 0));
 	while (rc == COFFER_OK && it->valid) {
 		rc = sst_writer_add(w, it->key, it->value);
 		if (rc == COFFER_OK)
 			rc = it->ops->next(it);
+		if (tick && ++count % 1024 == 0)
+			tick(arg, count);
 	}
 	if (rc == COFFER_OK)
 		rc = sst_writer_finish(w, &size);
@@ -247,7 +264,7 @@ coffer_rc table_flush_one(struct coffer_table *t)
 		goto fail;
 	if (memtable_count(m)) {
 		struct iter *it = memtable_iter(m);
-		rc = write_sst(t, it, memtable_count(m), &s);
+		rc = table_write_sst(t, it, memtable_count(m), NULL, NULL, &s);
 		it->ops->close(it);
 		if (rc != COFFER_OK)
 			goto fail;
@@ -281,6 +298,31 @@ coffer_rc table_flush_one(struct coffer_table *t)
 	atomic_fetch_add(&t->flushes, 1);
 fail:
 	free(l);
+	pthread_mutex_unlock(&t->file_mu);
+	return rc;
+}
+
+coffer_rc table_add_ssts(struct coffer_table *t, struct sstable **ssts, size_t n)
+{
+	pthread_mutex_lock(&t->file_mu);
+	pthread_rwlock_rdlock(&t->state);
+	size_t nl = t->n_ssts;
+	struct sstable **l = coffer_xcalloc(nl + n + 1, sizeof(*l));
+	if (nl)
+		memcpy(l, t->ssts, nl * sizeof(*l));
+	pthread_rwlock_unlock(&t->state);
+	if (n)
+		memcpy(l + nl, ssts, n * sizeof(*l));
+	coffer_rc rc = write_manifest(t, l, nl + n, t->replay_from);
+	if (rc == COFFER_OK) {
+		pthread_rwlock_wrlock(&t->state);
+		free(t->ssts);
+		t->ssts = l;
+		t->n_ssts = nl + n;
+		pthread_rwlock_unlock(&t->state);
+	} else {
+		free(l);
+	}
 	pthread_mutex_unlock(&t->file_mu);
 	return rc;
 }
@@ -461,6 +503,7 @@ static void table_free(struct coffer_table *t)
 	for (size_t i = 0; i < t->n_imm; i++)
 		memtable_free(t->imm[i]);
 	block_cache_free(t->cache);
+	backup_free(t->bk);
 	coffer_keyring_close(t->kr);
 	pthread_rwlock_destroy(&t->state);
 	pthread_mutex_destroy(&t->file_mu);
@@ -524,6 +567,11 @@ coffer_rc coffer_table_drop(struct coffer_table *t)
 	struct coffer_keyring *kr = t->kr;
 	t->kr = NULL;
 	coffer_rc rc = coffer_keyring_destroy(kr);
+	backup_free(t->bk);
+	t->bk = NULL;
+	char *bdir = backup_dir_of(t->dir);
+	backup_remove_tree(t->vfs, bdir);
+	free(bdir);
 	DIR *d = opendir(t->dir);
 	if (d) {
 		struct dirent *de;
@@ -541,6 +589,32 @@ coffer_rc coffer_table_drop(struct coffer_table *t)
 	char *dir = coffer_xstrdup(t->dir);
 	table_free(t);
 	free(dir);
+	return rc;
+}
+
+coffer_rc coffer_table_retire(struct coffer_table *t)
+{
+	ENSURE(atomic_load(&t->restores) == 0, COFFER_E_STATE,
+	       "table %s.%s: a restore from its history is running; retire it afterwards", t->keyspace,
+	       t->name);
+	/* No flush and no key: the memtable's writes are in the commit log, which
+	 * a restore of the retired directory reads (backup.c). */
+	stop_background(t);
+	if (t->clog) {
+		commitlog_close(t->clog);
+		t->clog = NULL;
+	}
+	int64_t when = table_wall_now(t);
+	coffer_rc rc = backup_write_retired(t, when);
+	if (rc == COFFER_OK)
+		rc = coffer_vfs_sync_dir(t->vfs, t->dir);
+	if (rc == COFFER_OK) {
+		char iso[32];
+		coffer_time_iso8601(when, iso);
+		coffer_log_info(t->log, "storage", "table %s.%s (%s): retired at %s, files and keys kept",
+				t->keyspace, t->name, t->table_id, iso);
+	}
+	table_free(t);
 	return rc;
 }
 

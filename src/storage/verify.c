@@ -52,7 +52,6 @@ void table_destroy(struct coffer_table *t);
 
 #define SST_HEADER 52
 #define SST_FOOTER (44 + BLOCK_TAG + 8)
-#define CL_MAGIC "CFCLOG01"
 #define CL_HEADER 52
 #define GROUP_HEADER 16
 #define MAX_SEGMENT ((size_t)4 << 30)
@@ -365,7 +364,8 @@ static COFFER_RESULT segment_walk(struct coffer_table *t, uint64_t id, bool last
 			note(ck, path, "segment created but never written (recovery removes it)");
 		goto fail;
 	}
-	ENSURE_FAIL(memcmp(file.ptr, CL_MAGIC, 8) == 0, COFFER_E_CORRUPT, "%s: not a commit-log segment", path);
+	int format = commitlog_format(coffer_buf_slice(&file));
+	ENSURE_FAIL(format != 0, COFFER_E_CORRUPT, "%s: not a commit-log segment", path);
 	ENSURE_FAIL(memcmp(file.ptr + 8, t->table_id, COFFER_TABLE_ID_LEN) == 0, COFFER_E_CORRUPT,
 		    "%s: segment of another table", path);
 	ENSURE_FAIL(coffer_load_u64(file.ptr + 44) == id, COFFER_E_CORRUPT,
@@ -398,8 +398,12 @@ static COFFER_RESULT segment_walk(struct coffer_table *t, uint64_t id, bool last
 			    (unsigned long long)seq, (unsigned long long)off);
 		struct coffer_slice ct = coffer_slice_of(file.ptr + off + GROUP_HEADER, n + BLOCK_TAG);
 		rc = block_open(&bc, BLOCK_COMMIT, seq, ct, &pt, path);
+		int64_t gtime;
+		struct coffer_slice entries = {0};
+		if (rc == COFFER_OK)
+			rc = commitlog_group_split(format, coffer_buf_slice(&pt), &gtime, &entries, path, seq);
 		if (rc == COFFER_OK) {
-			rc = walk_entries(t, coffer_buf_slice(&pt), seq, NULL, fn, arg, &count, &stopped);
+			rc = walk_entries(t, entries, seq, NULL, fn, arg, &count, &stopped);
 			if (rc != COFFER_OK)
 				coffer_error_wrap("%s: commit-log group %llu: ", path, (unsigned long long)seq);
 		}

@@ -3,7 +3,9 @@
  * tables: keys (inline and clause, composite), STATIC, CLUSTERING ORDER,
  * default_time_to_live, comment, Keyspaces' custom_properties (encryption
  * specification, point-in-time recovery, other groups), other options as text,
- * keyspace replication options; and every refusal with Cassandra's message.
+ * keyspace replication options; RESTORE TABLE's options (restore_timestamp at
+ * microsecond precision, the target's custom_properties); and every refusal
+ * with Cassandra's message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,6 +211,63 @@ static void test_keyspace_options(void **state)
 	assert_int_equal(m.n, 0);
 }
 
+static void test_restore_options(void **state)
+{
+	struct coffer_tabledef *t = build("CREATE TABLE t (k int PRIMARY KEY) WITH CUSTOM_PROPERTIES = "
+				       "{'encryption_specification': {'encryption_type': "
+				       "'CUSTOMER_MANAGED_KMS_KEY', 'kms_key_identifier': 'k1'}, "
+				       "'point_in_time_recovery': {'status': 'enabled'}}");
+	struct coffer_cql_stmt *s;
+	int64_t at = -1;
+
+	/* no options: now, and the source's specification */
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_OK);
+	assert_int_equal(at, 0);
+	assert_int_equal(t->encryption, COFFER_ENC_CUSTOMER_MANAGED);
+	assert_string_equal(t->kms_key_identifier, "k1");
+	/* microseconds kept, zones applied */
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = '2024-06-30T04:05:00.123456Z'");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_OK);
+	assert_int_equal(at, 1719720300123456LL);
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = '2024-06-30T06:05:00.000001+0200'");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_OK);
+	assert_int_equal(at, 1719720300000001LL);
+	/* a new specification for the target; the rest stays the source's */
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = '2024-06-30 04:05:00' AND "
+	      "custom_properties = {'encryption_specification': {'encryption_type': 'AWS_OWNED_KMS_KEY'}, "
+	      "'point_in_time_recovery': {'status': 'disabled'}}");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_OK);
+	assert_int_equal(at, 1719720300000000LL);
+	assert_int_equal(t->encryption, COFFER_ENC_AWS_OWNED);
+	assert_null(t->kms_key_identifier);
+	assert_false(t->pitr_enabled);
+	/* refusals leave the definition and *at_us alone */
+	at = 7;
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = 'yesterday'");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_E_INVALID);
+	assert_non_null(strstr(coffer_error_msg(), "Invalid restore_timestamp 'yesterday'"));
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = '1960-01-01T00:00:00Z'");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_E_INVALID);
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = true");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_E_INVALID);
+	assert_non_null(strstr(coffer_error_msg(), "ISO-8601"));
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH comment = 'x'");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_E_INVALID);
+	assert_non_null(strstr(coffer_error_msg(), "Unknown property 'comment' for RESTORE TABLE"));
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH restore_timestamp = 1719720300123");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_OK);
+	assert_int_equal(at, 1719720300123000LL);
+	at = 7;
+	s = P("RESTORE TABLE ks.n FROM TABLE ks.t WITH custom_properties = {'encryption_specification': "
+	      "{'encryption_type': 'CUSTOMER_MANAGED_KMS_KEY'}}");
+	assert_int_equal(coffer_cql_restore_options(&s->u.restore.options, t, &at), COFFER_E_INVALID);
+	assert_string_equal(coffer_error_msg(), "CUSTOMER_MANAGED_KMS_KEY requires kms_key_identifier");
+	assert_int_equal(at, 7);
+	assert_int_equal(t->encryption, COFFER_ENC_AWS_OWNED);
+	coffer_tabledef_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_build_refusals),
 		cmocka_unit_test(test_alter_options),
 		cmocka_unit_test(test_keyspace_options),
+		cmocka_unit_test(test_restore_options),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -231,7 +231,8 @@ static void test_mcs_tables_custom_properties(void **state)
 		"ks|t|ACTIVE|{encryption_specification:{encryption_type:AWS_OWNED_KMS_KEY},"
 		"point_in_time_recovery:{status:disabled}}\n"
 		"ks|c|ACTIVE|{encryption_specification:{encryption_type:CUSTOMER_MANAGED_KMS_KEY,kms_key_identifier:%s},"
-		"point_in_time_recovery:{status:enabled}}\n", cmk);
+		"point_in_time_recovery:{earliest_restorable_timestamp:2025-11-24T16:00:00.000000Z,status:enabled}}\n",
+		cmk); /* history starts at CREATE: the manual clock's start */
 	assert_string_equal(dbt_render(e, &r), want);
 	assert_string_equal(dbt_rows(e, "SELECT keyspace_name, replication FROM system_schema_mcs.keyspaces "
 					"WHERE keyspace_name = 'ks'"),

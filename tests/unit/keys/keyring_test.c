@@ -435,6 +435,39 @@ static void test_provider_contract(void **state)
 	coffer_buf_free(&blob);
 }
 
+/* Shredding a registry that is not open (purge of a retired table): no KMS
+ * call, the bytes overwritten with zeros before the unlink, cached keys
+ * dropped; a missing registry is fine. */
+static void test_shred_without_opening(void **state)
+{
+	struct env *e = *state;
+	struct coffer_keyring *kr;
+	struct coffer_secret k;
+	assert_int_equal(coffer_keyring_create(&e->cfg, "key-a", &kr), COFFER_OK);
+	assert_int_equal(coffer_keyring_new_data_key(kr, 7, COFFER_KEY_PURPOSE_BACKUP, &k), COFFER_OK);
+	coffer_secret_free(&k);
+	coffer_keyring_close(kr);
+	assert_true(coffer_key_cache_count(e->cache) > 0);
+	char *reg = reg_path(e);
+	char *alias = coffer_path_join(e->dir, "second-name");
+	assert_int_equal(link(reg, alias), 0); /* to look at the inode afterwards */
+	uint64_t calls = coffer_key_provider_total_calls(e->p);
+	assert_int_equal(coffer_keyring_shred(e->cfg.vfs, e->dir, e->cache, TID), COFFER_OK);
+	assert_int_equal(coffer_key_provider_total_calls(e->p), calls);
+	assert_false(coffer_fs_exists(reg));
+	assert_int_equal(coffer_key_cache_count(e->cache), 0);
+	struct coffer_buf b = {0};
+	assert_int_equal(coffer_fs_read_all(alias, 1 << 20, &b), COFFER_OK);
+	assert_true(b.len > 100);
+	for (size_t i = 0; i < b.len; i++)
+		assert_int_equal(b.ptr[i], 0);
+	coffer_buf_free(&b);
+	assert_int_not_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK); /* gone */
+	assert_int_equal(coffer_keyring_shred(e->cfg.vfs, e->dir, e->cache, TID), COFFER_OK);
+	free(alias);
+	free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +479,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_append_and_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_cost_and_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provider_contract, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shred_without_opening, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

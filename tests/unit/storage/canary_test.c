@@ -57,45 +57,16 @@ static int canary_main(const char *dir, const char *canary)
 		pause();
 }
 
-/* Counts occurrences of needle in every regular file under dir. */
-static int scan(const char *dir, const char *needle, int *files)
-{
-	int hits = 0;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *p = coffer_path_join(dir, de->d_name);
-		struct stat st;
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			hits += scan(p, needle, files);
-		} else if (S_ISREG(st.st_mode)) {
-			struct coffer_buf b = {0};
-			if (coffer_fs_read_all(p, 1 << 30, &b) == COFFER_OK && b.len) {
-				(*files)++;
-				if (memmem(b.ptr, b.len, needle, strlen(needle)))
-					hits++;
-			}
-			coffer_buf_free(&b);
-		}
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	return hits;
-}
-
 static void check_no_plaintext(const char *dir, const char *canary)
 {
 	int files = 0;
-	int hits = scan(dir, canary, &files);
+	int hits = scan_tree(dir, canary, &files);
 	/* also the shorter pieces of each kind */
 	char part[64];
 	snprintf(part, sizeof(part), "%s-pk", canary);
-	hits += scan(dir, part, &files);
+	hits += scan_tree(dir, part, &files);
 	snprintf(part, sizeof(part), "%s-value", canary);
-	hits += scan(dir, part, &files);
+	hits += scan_tree(dir, part, &files);
 	print_message("scanned %d files: %d plaintext hits\n", files, hits);
 	assert_true(files > 3);
 	assert_int_equal(hits, 0);

@@ -8,7 +8,12 @@
  * The writer is this same binary run as `crash_test writer DIR ROUND`: four
  * threads write durable rows (group commit, background flushes and
  * compactions with a small memtable) and report each acknowledged write on
- * stdout (a pipe to the parent). */
+ * stdout (a pipe to the parent).
+ *
+ * Point-in-time recovery is on throughout: after each restart the table's
+ * history restored at "now" into a new table must hold every acknowledged
+ * write too (retained files, journal and archived segments survive the kills,
+ * including kills inside key changes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,7 +102,8 @@ static int writer_main(const char *dir, int round, const char *cmk)
 	struct senv *e = senv_at(coffer_xstrdup(dir), false);
 	configure(e);
 	struct coffer_table *t;
-	if (coffer_table_open(&e->cfg, &e->desc, &t) != COFFER_OK) {
+	if (coffer_table_open(&e->cfg, &e->desc, &t) != COFFER_OK ||
+	    coffer_table_set_pitr(t, true, COFFER_US_PER_DAY) != COFFER_OK) {
 		fprintf(stderr, "writer open: %s\n", coffer_error_msg());
 		return 2;
 	}
@@ -142,6 +148,25 @@ static bool seen_fn(void *arg, const struct coffer_row_view *r)
 	return true;
 }
 
+/* Every acknowledged write of the round is in t with its value. */
+static void check_acked(struct coffer_table *t, int round, const int *acked, const char *what)
+{
+	struct seen s = {.round = round};
+	for (int i = 0; i < THREADS; i++)
+		s.present[i] = coffer_xcalloc(MAX_I, 1);
+	struct coffer_read q = {0};
+	struct coffer_read_result res = {0};
+	assert_int_equal(coffer_table_read(t, &q, seen_fn, &s, &res), COFFER_OK);
+	coffer_buf_free(&res.cursor);
+	assert_int_equal(s.bad_values, 0);
+	for (int id = 0; id < THREADS; id++) {
+		for (int i = 0; i <= acked[id]; i++)
+			if (!s.present[id][i])
+				fail_msg("round %d: %s: acknowledged write t%d-r%d-%d lost", round, what, id, round, i);
+		free(s.present[id]);
+	}
+}
+
 static void test_crash_recovery(void **state)
 {
 	(void)state;
@@ -152,6 +177,7 @@ static void test_crash_recovery(void **state)
 		configure(e);
 		senv_new_cmk(e, cmk);
 		struct coffer_table *t = senv_create(e);
+		assert_int_equal(coffer_table_set_pitr(t, true, COFFER_US_PER_DAY), COFFER_OK);
 		coffer_table_close(t);
 		senv_free(e);
 	}
@@ -229,21 +255,26 @@ static void test_crash_recovery(void **state)
 		coffer_keyring_info(coffer_table_keyring(t), &ki);
 		if (ki.version > key_versions)
 			key_versions = ki.version;
-		struct seen s = {.round = round};
-		for (int i = 0; i < THREADS; i++)
-			s.present[i] = coffer_xcalloc(MAX_I, 1);
-		struct coffer_read q = {0};
-		struct coffer_read_result res = {0};
-		assert_int_equal(coffer_table_read(t, &q, seen_fn, &s, &res), COFFER_OK);
-		coffer_buf_free(&res.cursor);
-		assert_int_equal(s.bad_values, 0);
-		for (int id = 0; id < THREADS; id++) {
-			for (int i = 0; i <= acked[id]; i++)
-				if (!s.present[id][i])
-					fail_msg("round %d: acknowledged write t%d-r%d-%d lost", round, id, round, i);
-			total_acked += (uint64_t)(acked[id] + 1);
-			free(s.present[id]);
-		}
+		assert_int_equal(coffer_table_set_pitr(t, true, COFFER_US_PER_DAY), COFFER_OK);
+		check_acked(t, round, acked, "table");
+		/* the history, restored at now, holds them too */
+		struct coffer_restore *r;
+		if (coffer_restore_open(&e->cfg, &e->desc, t, 0, &r) != COFFER_OK)
+			fail_msg("round %d: restore_open: %s", round, coffer_error_msg());
+		struct coffer_table_desc dd = e->desc;
+		char id[40];
+		snprintf(id, sizeof(id), "c0ffee00-0000-4000-8000-%012d", round);
+		dd.name = "restored";
+		dd.table_id = id;
+		struct coffer_table *dst;
+		assert_int_equal(coffer_table_create(&e->cfg, &dd, e->svc_key, &dst), COFFER_OK);
+		if (coffer_restore_run(r, dst, NULL, NULL) != COFFER_OK)
+			fail_msg("round %d: restore: %s", round, coffer_error_msg());
+		coffer_restore_close(r);
+		check_acked(dst, round, acked, "restored history");
+		assert_int_equal(coffer_table_drop(dst), COFFER_OK);
+		for (int id2 = 0; id2 < THREADS; id2++)
+			total_acked += (uint64_t)(acked[id2] + 1);
 		coffer_table_close(t);
 		senv_free(e);
 	}

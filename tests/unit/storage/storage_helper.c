@@ -7,11 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/alloc.h"
+#include "util/fs.h"
 
 char *test_tmpdir(const char *tag)
 {
@@ -189,4 +192,32 @@ char *render_partition(struct coffer_table *t, const char *pk)
 	struct coffer_slice p = coffer_slice_str(pk);
 	struct coffer_read q = {.partitions = &p, .n_partitions = 1};
 	return render(t, &q);
+}
+
+int scan_tree(const char *dir, const char *needle, int *files)
+{
+	int hits = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *p = coffer_path_join(dir, de->d_name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			hits += scan_tree(p, needle, files);
+		} else if (S_ISREG(st.st_mode)) {
+			struct coffer_buf b = {0};
+			if (coffer_fs_read_all(p, 1 << 30, &b) == COFFER_OK && b.len) {
+				(*files)++;
+				if (memmem(b.ptr, b.len, needle, strlen(needle)))
+					hits++;
+			}
+			coffer_buf_free(&b);
+		}
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	return hits;
 }

@@ -43,6 +43,9 @@ char *render(struct coffer_table *t, const struct coffer_read *q);
 char *render_partition(struct coffer_table *t, const char *pk);
 
 char *test_tmpdir(const char *tag);
+/* Counts the regular files under dir (recursively) that contain needle;
+ * *files counts the non-empty files read. */
+int scan_tree(const char *dir, const char *needle, int *files);
 void rmtree(const char *dir);
 
 #endif

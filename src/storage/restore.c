@@ -1,0 +1,417 @@
+/*
+ * restore.c - restoring a table's state at a point in time into another table
+ * (point-in-time recovery, issue 7; the history is kept by backup.c).
+ *
+ * Sources:
+ *   - an open table with PITR on: its backup/ directory and journal (in
+ *     memory); the window is [earliest restorable, now];
+ *   - a retired directory with a journal (PITR was on when it retired): the
+ *     same from backup/, the window ending at the retire time;
+ *   - a retired directory without a journal: its MANIFEST and live commit-log
+ *     segments, restorable at the retire time only.
+ *
+ * A restore at T reads the newest BASE with time <= T (its SSTables) and
+ * every group with time <= T of the segments that base and the later
+ * SEGMENT records with time <= T name (backup.c). Cost: the state at T plus
+ * the log since that base, not the whole window.
+ *
+ * The destination gets new SSTables under its own data keys (dst's keyring,
+ * so under dst's KMS key whatever the source's): each source SSTable is
+ * copied entry by entry (decrypted block by block, re-encrypted), the log's
+ * entries are gathered in memtables of dst's size and written out likewise;
+ * one manifest commit then makes them all live (durable: SSTables fsynced
+ * before it). Entries are copied as stored: write timestamps, TTLs and
+ * expiry, tombstones and static cells are kept as they were.
+ *
+ * Invariants:
+ *  1. Nothing of the source is written: a restore reads (the journal of a
+ *     retired table is read without repairing a torn tail).
+ *  2. While a restore of an open table exists, that table's history is
+ *     pinned: expiry and disabling wait (t->restores).
+ *  3. A failure leaves dst without any of the restore's SSTables (their files
+ *     and keys are removed); the caller drops dst.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/storage_internal.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+
+struct coffer_restore {
+	struct coffer_table *live;   /* borrowed; NULL for a retired source */
+	struct coffer_table *src;    /* reader: dir = where the files are */
+	bool own_kr;
+	int64_t at;
+	uint64_t *ssts;
+	size_t n_sst;
+	uint64_t *segs;
+	size_t n_seg;
+	uint64_t total;
+};
+
+static void ignore(coffer_rc rc)
+{
+	(void)rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void window_error(const char *ks, const char *name, int64_t at, int64_t lo, int64_t hi)
+{
+	char a[32], l[32], h[32];
+	coffer_time_iso8601(at, a);
+	coffer_time_iso8601(lo, l);
+	coffer_time_iso8601(hi, h);
+	coffer_error_set(COFFER_E_INVALID, COFFER_WHERE,
+			 "table %s.%s: restore time %s is outside the restorable window [%s, %s]", ks, name,
+			 a, l, h);
+}
+
+/* Chooses the files for a restore at `at` from journal records. */
+static void plan_from_journal(struct coffer_restore *r, const struct bk_rec *recs, size_t n)
+{
+	size_t base = 0;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].type == BK_BASE && recs[i].time <= r->at)
+			base = i;
+	const struct bk_rec *b = &recs[base];
+	r->n_sst = b->n_sst;
+	r->ssts = coffer_xcalloc(b->n_sst + 1, sizeof(uint64_t));
+	if (b->n_sst)
+		memcpy(r->ssts, b->ids, b->n_sst * sizeof(uint64_t));
+	size_t cap = b->n_segs + 8;
+	r->segs = coffer_xcalloc(cap, sizeof(uint64_t));
+	for (size_t i = 0; i < b->n_segs; i++)
+		r->segs[r->n_seg++] = b->ids[b->n_sst + i];
+	for (size_t i = base + 1; i < n; i++) {
+		if (recs[i].type != BK_SEGMENT || recs[i].time > r->at || recs[i].seg < b->replay)
+			continue;
+		if (r->n_seg == cap) {
+			cap *= 2;
+			r->segs = coffer_xrealloc(r->segs, cap * sizeof(uint64_t));
+		}
+		r->segs[r->n_seg++] = recs[i].seg;
+	}
+	qsort(r->segs, r->n_seg, sizeof(uint64_t), cmp_u64);
+	size_t w = 0;
+	for (size_t i = 0; i < r->n_seg; i++)
+		if (w == 0 || r->segs[w - 1] != r->segs[i])
+			r->segs[w++] = r->segs[i];
+	r->n_seg = w;
+}
+
+/* Sizes of the planned files; a missing one is COFFER_E_CORRUPT naming it. */
+static coffer_rc measure(struct coffer_restore *r)
+{
+	r->total = 0;
+	for (size_t i = 0; i < r->n_sst + r->n_seg; i++) {
+		bool seg = i >= r->n_sst;
+		uint64_t id = seg ? r->segs[i - r->n_sst] : r->ssts[i];
+		char *p = seg ? commitlog_segment_path(r->src, id) : sst_path(r->src, id);
+		struct stat st;
+		int e = stat(p, &st);
+		if (e != 0) {
+			coffer_rc rc = coffer_error_set(COFFER_E_CORRUPT, COFFER_WHERE,
+							"%s: a file of the table's history is missing", p);
+			free(p);
+			return rc;
+		}
+		r->total += (uint64_t)st.st_size;
+		free(p);
+	}
+	return COFFER_OK;
+}
+
+static coffer_rc open_live(struct coffer_restore *r, const struct coffer_storage_config *cfg,
+			   const struct coffer_table_desc *src, struct coffer_table *t, int64_t at)
+{
+	coffer_rc rc = COFFER_OK;
+	struct bk_rec *recs = NULL;
+	size_t n = 0;
+	ENSURE(strcmp(t->table_id, src->table_id) == 0, COFFER_E_INVALID,
+	       "restore: the open table is not table %s", src->table_id);
+	pthread_mutex_lock(&t->file_mu);
+	rc = backup_snapshot(t, &recs, &n);
+	if (rc == COFFER_OK)
+		atomic_fetch_add(&t->restores, 1); /* invariant 2, before expiry can run again */
+	pthread_mutex_unlock(&t->file_mu);
+	TRY(rc);
+	r->live = t;
+	int64_t lo = coffer_table_earliest_restorable(t), hi = coffer_clock_now_us(t->clock);
+	r->at = at ? at : hi;
+	if (r->at < lo || r->at > hi) {
+		window_error(t->keyspace, t->name, r->at, lo, hi);
+		rc = COFFER_E_INVALID;
+		goto out;
+	}
+	rc = coffer_keyring_check(t->kr);
+	if (rc != COFFER_OK) {
+		coffer_error_wrap("table %s.%s: cannot restore: ", t->keyspace, t->name);
+		goto out;
+	}
+	r->src = table_alloc(cfg, src);
+	free(r->src->dir);
+	r->src->dir = backup_dir_of(t->dir);
+	r->src->vfs = t->vfs;
+	r->src->kr = t->kr;
+	plan_from_journal(r, recs, n);
+out:
+	bk_recs_free(recs, n);
+	return rc;
+}
+
+static coffer_rc open_retired(struct coffer_restore *r, const struct coffer_storage_config *cfg,
+			      const struct coffer_table_desc *src, int64_t at)
+{
+	coffer_rc rc = COFFER_OK;
+	struct coffer_keyring_config kc;
+	struct bk_rec *recs = NULL;
+	size_t n = 0;
+	struct manifest m = {0};
+	int64_t retired;
+	struct coffer_table *s = table_alloc(cfg, src);
+	r->src = s;
+	ENSURE(coffer_fs_exists(s->dir), COFFER_E_NOT_FOUND, "table %s.%s (%s): no such table directory",
+	       s->keyspace, s->name, s->table_id);
+	TRY(backup_read_retired(s, &retired));
+	table_keyring_config(cfg, s, &kc);
+	rc = coffer_keyring_open(&kc, &s->kr);
+	if (rc != COFFER_OK)
+		return coffer_error_wrap("table %s.%s: cannot restore: ", s->keyspace, s->name);
+	r->own_kr = true;
+	char *bdir = backup_dir_of(s->dir);
+	char *jpath = coffer_path_join(bdir, "JOURNAL");
+	if (coffer_fs_exists(jpath)) {
+		uint64_t jid, end;
+		TRY_FAIL(bk_journal_read(s, jpath, false, &jid, &end, &recs, &n));
+		ENSURE_FAIL(n > 0, COFFER_E_CORRUPT, "%s: no base record", jpath);
+		r->at = at ? at : retired;
+		if (r->at < recs[0].time || r->at > retired) {
+			window_error(s->keyspace, s->name, r->at, recs[0].time, retired);
+			rc = COFFER_E_INVALID;
+			goto fail;
+		}
+		free(s->dir);
+		s->dir = bdir;
+		bdir = NULL;
+		plan_from_journal(r, recs, n);
+	} else {
+		/* no history: the state at the retire time, from the live files */
+		r->at = at ? at : retired;
+		if (r->at != retired) {
+			window_error(s->keyspace, s->name, r->at, retired, retired);
+			rc = COFFER_E_INVALID;
+			goto fail;
+		}
+		TRY_FAIL(manifest_read(s, &m));
+		r->n_sst = m.n_sst;
+		r->ssts = m.sst_ids;
+		m.sst_ids = NULL;
+		uint64_t *ids;
+		size_t ni;
+		TRY_FAIL(commitlog_list(s, &ids, &ni));
+		r->segs = coffer_xcalloc(ni + 1, sizeof(uint64_t));
+		for (size_t i = 0; i < ni; i++)
+			if (ids[i] >= m.replay_from)
+				r->segs[r->n_seg++] = ids[i];
+		free(ids);
+	}
+fail:
+	manifest_free(&m);
+	bk_recs_free(recs, n);
+	free(bdir);
+	free(jpath);
+	return rc;
+}
+
+coffer_rc coffer_restore_open(const struct coffer_storage_config *cfg, const struct coffer_table_desc *src,
+			      struct coffer_table *live_or_null, int64_t at_us, struct coffer_restore **out)
+{
+	*out = NULL;
+	TRY(table_check_desc(cfg, src));
+	ENSURE(at_us >= 0, COFFER_E_INVALID, "restore: negative restore time");
+	struct coffer_restore *r = COFFER_NEW(struct coffer_restore);
+	coffer_rc rc = live_or_null ? open_live(r, cfg, src, live_or_null, at_us)
+				    : open_retired(r, cfg, src, at_us);
+	if (rc == COFFER_OK)
+		rc = measure(r);
+	if (rc != COFFER_OK) {
+		coffer_restore_close(r);
+		return rc;
+	}
+	*out = r;
+	return COFFER_OK;
+}
+
+int64_t coffer_restore_point(struct coffer_restore *r)
+{
+	return r->at;
+}
+
+uint64_t coffer_restore_total_bytes(struct coffer_restore *r)
+{
+	return r->total;
+}
+
+void coffer_restore_close(struct coffer_restore *r)
+{
+	if (!r)
+		return;
+	if (r->src) {
+		if (!r->own_kr)
+			r->src->kr = NULL; /* borrowed from the live table */
+		table_destroy(r->src);
+	}
+	if (r->live)
+		atomic_fetch_sub(&r->live->restores, 1);
+	free(r->ssts);
+	free(r->segs);
+	free(r);
+}
+
+/* ---- run ------------------------------------------------------------------------------------ */
+
+struct progress {
+	void (*fn)(void *arg, uint64_t done, uint64_t total);
+	void *arg;
+	uint64_t done, total;
+	uint64_t file_bytes, file_entries; /* the SSTable being copied */
+};
+
+static void report(struct progress *p, uint64_t done)
+{
+	if (p->fn)
+		p->fn(p->arg, done > p->total ? p->total : done, p->total);
+}
+
+static void sst_tick(void *arg, uint64_t entries)
+{
+	struct progress *p = arg;
+	if (p->file_entries)
+		report(p, p->done + (uint64_t)((double)p->file_bytes * (double)entries /
+					       (double)p->file_entries));
+}
+
+static void put_fn(void *arg, int64_t time, struct coffer_slice k, struct coffer_slice v)
+{
+	(void)time;
+	memtable_put(arg, k, v);
+}
+
+static bool same_schema(const struct coffer_table_schema *a, const struct coffer_table_schema *b)
+{
+	if (a->n_partition != b->n_partition || a->n_clustering != b->n_clustering)
+		return false;
+	for (size_t i = 0; i < a->n_clustering; i++)
+		if (a->clustering[i].type != b->clustering[i].type || a->clustering[i].desc != b->clustering[i].desc)
+			return false;
+	return true;
+}
+
+struct outlist {
+	struct sstable **s;
+	size_t n, cap;
+};
+
+static void out_push(struct outlist *o, struct sstable *s)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? o->cap * 2 : 8;
+		o->s = coffer_xrealloc(o->s, o->cap * sizeof(*o->s));
+	}
+	o->s[o->n++] = s;
+}
+
+static coffer_rc write_memtable(struct coffer_table *dst, struct memtable *m, struct outlist *o)
+{
+	if (memtable_count(m) == 0)
+		return COFFER_OK;
+	struct sstable *s;
+	struct iter *it = memtable_iter(m);
+	coffer_rc rc = table_write_sst(dst, it, memtable_count(m), NULL, NULL, &s);
+	it->ops->close(it);
+	if (rc == COFFER_OK)
+		out_push(o, s);
+	return rc;
+}
+
+coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
+			     void (*progress)(void *arg, uint64_t done_bytes, uint64_t total_bytes), void *arg)
+{
+	coffer_rc rc = COFFER_OK;
+	struct outlist o = {0};
+	struct memtable *m = NULL;
+	struct progress p = {.fn = progress, .arg = arg, .total = r->total};
+	ENSURE(same_schema(&r->src->schema, &dst->schema), COFFER_E_INVALID,
+	       "restore into %s.%s: its key shape differs from the source table's", dst->keyspace, dst->name);
+	ENSURE(dst != r->live, COFFER_E_INVALID, "restore: the destination is the source table");
+	TRY(coffer_keyring_check(dst->kr));
+	report(&p, 0);
+	/* the base's SSTables, one by one, re-encrypted under dst's keys */
+	for (size_t i = 0; i < r->n_sst; i++) {
+		struct sstable *s, *ns;
+		TRY_FAIL(sst_open(r->src, r->ssts[i], &s));
+		p.file_bytes = s->size;
+		p.file_entries = s->stats.entries;
+		if (s->stats.entries) {
+			struct iter *it = sst_iter(s);
+			rc = table_write_sst(dst, it, s->stats.partitions, sst_tick, &p, &ns);
+			it->ops->close(it);
+		}
+		uint64_t size = s->size;
+		sst_unref(s);
+		if (rc != COFFER_OK)
+			goto fail;
+		if (p.file_entries)
+			out_push(&o, ns);
+		p.done += size;
+		report(&p, p.done);
+	}
+	/* the log since the base, up to the restore point */
+	m = memtable_new(&dst->schema, dst->memtable_bytes);
+	for (size_t i = 0; i < r->n_seg; i++) {
+		uint64_t torn;
+		char *path = commitlog_segment_path(r->src, r->segs[i]);
+		struct stat st;
+		uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+		free(path);
+		TRY_FAIL(commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, m, &torn));
+		if (memtable_bytes(m) >= dst->memtable_bytes) {
+			TRY_FAIL(write_memtable(dst, m, &o));
+			memtable_free(m);
+			m = memtable_new(&dst->schema, dst->memtable_bytes);
+		}
+		p.done += size;
+		report(&p, p.done);
+	}
+	TRY_FAIL(write_memtable(dst, m, &o));
+	/* one commit makes them all live */
+	TRY_FAIL(table_add_ssts(dst, o.s, o.n));
+	o.n = 0;
+	p.done = p.total;
+	report(&p, p.done);
+	goto out;
+fail:
+	/* invariant 3 */
+	for (size_t i = 0; i < o.n; i++) {
+		char *path = coffer_xstrdup(o.s[i]->path);
+		uint64_t id = o.s[i]->file_id;
+		sst_unref(o.s[i]);
+		ignore(coffer_vfs_unlink(dst->vfs, path));
+		ignore(coffer_keyring_delete_data_key(dst->kr, id));
+		free(path);
+	}
+	coffer_error_wrap("restoring %s.%s into %s.%s: ", r->src->keyspace, r->src->name, dst->keyspace,
+			  dst->name);
+out:
+	memtable_free(m);
+	free(o.s);
+	return rc;
+}
