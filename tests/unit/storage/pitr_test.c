@@ -597,6 +597,45 @@ static void flip_byte(const char *path, off_t off)
 	close(fd);
 }
 
+struct vf {
+	char first[512];
+	char all[4096];
+};
+
+static void vf_fn(void *arg, bool problem, const char *file, const char *msg)
+{
+	struct vf *v = arg;
+	if (!problem)
+		return;
+	if (!v->first[0])
+		snprintf(v->first, sizeof(v->first), "%s: %s", file, msg);
+	size_t l = strlen(v->all);
+	snprintf(v->all + l, sizeof(v->all) - l, "%s: %s\n", file, msg);
+}
+
+/* coffer verify on a PITR table: the retained files and the journal are
+ * checked and a clean table has no problem. */
+static void test_verify_clean(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	assert_int_equal(coffer_table_set_pitr(t, true, DAY), COFFER_OK);
+	for (int i = 0; i < 3; i++) {
+		tick(e);
+		put(t, "k", i, "a", 1, "v", 10, 0);
+		assert_int_equal(coffer_table_flush(t), COFFER_OK);
+	}
+	assert_int_equal(coffer_table_compact(t), COFFER_OK);
+	put(t, "k", 9, "a", 1, "log", 10, 0);
+	coffer_table_close(t);
+	struct vf v = {0};
+	struct coffer_verify_result res;
+	assert_int_equal(coffer_storage_verify(&e->cfg, &e->desc, vf_fn, &v, &res), COFFER_OK);
+	if (res.problems)
+		fail_msg("problems: %s", v.all);
+	assert_true(res.files >= 10); /* keys.reg, MANIFEST, live + retained files, journal */
+}
+
 /* A tampered retained file fails the restore naming the file; a tampered
  * journal fails the open naming the journal. */
 static void test_tamper_detected(void **state)
@@ -645,7 +684,17 @@ static void test_tamper_detected(void **state)
 	/* the journal */
 	char *j = coffer_path_join(bdir, "JOURNAL");
 	coffer_table_close(t);
+	/* coffer verify (offline) checks backup/ too: the tampered SSTable */
+	struct vf v = {0};
+	struct coffer_verify_result res;
+	assert_int_equal(coffer_storage_verify(&e->cfg, &e->desc, vf_fn, &v, &res), COFFER_OK);
+	assert_int_equal(res.problems, 1);
+	assert_non_null(strstr(v.first, strrchr(victim, '/') + 1));
 	flip_byte(j, 60);
+	v = (struct vf){0};
+	assert_int_equal(coffer_storage_verify(&e->cfg, &e->desc, vf_fn, &v, &res), COFFER_OK);
+	assert_true(res.problems >= 1);
+	assert_non_null(strstr(v.all, "JOURNAL"));
 	t = NULL;
 	coffer_rc rc = coffer_table_open(&e->cfg, &e->desc, &t);
 	assert_int_equal(rc, COFFER_E_CORRUPT);
@@ -831,6 +880,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retire_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canary_in_backups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_segment_format_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	};
