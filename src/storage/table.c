@@ -110,12 +110,7 @@ coffer_rc table_before_write(struct coffer_table *t)
 		coffer_rc e = t->bg_error;
 		if (e == COFFER_OK && must_wait(t)) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			storage_deadline(&ts, 100);
 			pthread_cond_timedwait(&t->bg_cv, &t->bg_mu, &ts);
 		}
 		pthread_mutex_unlock(&t->bg_mu);
