@@ -939,8 +939,15 @@ static COFFER_RESULT restore_open_source(struct coffer_exec *x, struct restore_p
 	pl->r = NULL;
 	if (db_rc_is_key_error(rc))
 		return source_refused(sdef->keyspace, sdef->name, arn, rc);
-	return coffer_error_set(rc, COFFER_WHERE, "Cannot restore from table %s.%s: %s", sdef->keyspace, sdef->name,
-				coffer_error_msg());
+	/* storage's messages start "table ks.t: " already: said once */
+	const char *msg = coffer_error_msg();
+	char *prefix = coffer_xasprintf("table %s.%s: ", sdef->keyspace, sdef->name);
+	if (strncmp(msg, prefix, strlen(prefix)) == 0)
+		msg += strlen(prefix);
+	rc = coffer_error_set(rc, COFFER_WHERE, "Cannot restore from table %s.%s: %s", sdef->keyspace, sdef->name,
+			      msg);
+	free(prefix);
+	return rc;
 }
 
 /* Starts the restore thread for j (already in the catalog); false if the

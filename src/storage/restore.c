@@ -17,10 +17,12 @@
  *
  * The destination gets new SSTables under its own data keys (dst's keyring,
  * so under dst's KMS key whatever the source's): each source SSTable is
- * copied entry by entry (decrypted block by block, re-encrypted), the log's
- * entries are gathered in memtables of dst's size and written out likewise;
- * one manifest commit then makes them all live (durable: SSTables fsynced
- * before it). Entries are copied as stored: write timestamps, TTLs and
+ * copied entry by entry (decrypted block by block, re-encrypted) on worker
+ * threads (one per CPU, at most 4; the base's SSTables are independent) while
+ * the calling thread gathers the log's entries in memtables of dst's size and
+ * writes them out likewise; one manifest commit then makes them all live
+ * (durable: SSTables fsynced before it). Only the calling thread calls the
+ * progress callback. Entries are copied as stored: write timestamps, TTLs and
  * expiry, tombstones and static cells are kept as they were.
  *
  * Invariants:
@@ -35,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "storage/storage_internal.h"
 #include "util/alloc.h"
@@ -278,25 +282,105 @@ void coffer_restore_close(struct coffer_restore *r)
 
 /* ---- run ------------------------------------------------------------------------------------ */
 
-struct progress {
+/* The run's shared state. SSTable copies run on worker threads (the base's
+ * SSTables are independent); the calling thread reads the log meanwhile and
+ * is the only one to call the progress callback. */
+struct run {
+	struct coffer_restore *r;
+	struct coffer_table *dst;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t next;                  /* next base SSTable to copy (mu) */
+	size_t running;               /* workers not finished (mu) */
+	coffer_rc rc;                 /* first failure (mu) */
+	char msg[512];
+	struct outlist *o;            /* new SSTables (mu) */
+	atomic_uint_fast64_t done;    /* source bytes consumed */
 	void (*fn)(void *arg, uint64_t done, uint64_t total);
 	void *arg;
-	uint64_t done, total;
-	uint64_t file_bytes, file_entries; /* the SSTable being copied */
+	uint64_t reported;
 };
 
-static void report(struct progress *p, uint64_t done)
+struct copy_tick {
+	struct run *run;
+	uint64_t file_bytes, file_entries, credited;
+};
+
+static void report(struct run *run)
 {
-	if (p->fn)
-		p->fn(p->arg, done > p->total ? p->total : done, p->total);
+	uint64_t done = atomic_load(&run->done), total = run->r->total;
+	if (done > total)
+		done = total;
+	if (run->fn && done >= run->reported) {
+		run->reported = done;
+		run->fn(run->arg, done, total);
+	}
+}
+
+static void fail_run(struct run *run, coffer_rc rc)
+{
+	pthread_mutex_lock(&run->mu);
+	if (run->rc == COFFER_OK) {
+		run->rc = rc;
+		snprintf(run->msg, sizeof(run->msg), "%s", coffer_error_msg());
+	}
+	pthread_mutex_unlock(&run->mu);
 }
 
 static void sst_tick(void *arg, uint64_t entries)
 {
-	struct progress *p = arg;
-	if (p->file_entries)
-		report(p, p->done + (uint64_t)((double)p->file_bytes * (double)entries /
-					       (double)p->file_entries));
+	struct copy_tick *c = arg;
+	if (!c->file_entries)
+		return;
+	uint64_t now = (uint64_t)((double)c->file_bytes * (double)entries / (double)c->file_entries);
+	if (now > c->credited) {
+		atomic_fetch_add(&c->run->done, now - c->credited);
+		c->credited = now;
+	}
+}
+
+static void out_push(struct outlist *o, struct sstable *s);
+
+/* Copies base SSTables until none is left or the run failed. */
+static void *copy_worker(void *arg)
+{
+	struct run *run = arg;
+	for (;;) {
+		pthread_mutex_lock(&run->mu);
+		size_t i = run->next++;
+		bool stop = run->rc != COFFER_OK || i >= run->r->n_sst;
+		pthread_mutex_unlock(&run->mu);
+		if (stop)
+			break;
+		struct sstable *s, *ns = NULL;
+		coffer_rc rc = sst_open(run->r->src, run->r->ssts[i], &s);
+		if (rc != COFFER_OK) {
+			fail_run(run, rc);
+			break;
+		}
+		struct copy_tick c = {run, s->size, s->stats.entries, 0};
+		if (s->stats.entries) {
+			struct iter *it = sst_iter(s);
+			rc = table_write_sst(run->dst, it, s->stats.partitions, sst_tick, &c, &ns);
+			it->ops->close(it);
+		}
+		atomic_fetch_add(&run->done, s->size - c.credited);
+		sst_unref(s);
+		if (rc != COFFER_OK) {
+			fail_run(run, rc);
+			break;
+		}
+		if (ns) {
+			pthread_mutex_lock(&run->mu);
+			out_push(run->o, ns);
+			pthread_mutex_unlock(&run->mu);
+		}
+	}
+	pthread_mutex_lock(&run->mu);
+	run->running--;
+	pthread_cond_broadcast(&run->cv);
+	pthread_mutex_unlock(&run->mu);
+	return NULL;
 }
 
 static void put_fn(void *arg, int64_t time, struct coffer_slice k, struct coffer_slice v)
@@ -329,7 +413,7 @@ static void out_push(struct outlist *o, struct sstable *s)
 	o->s[o->n++] = s;
 }
 
-static coffer_rc write_memtable(struct coffer_table *dst, struct memtable *m, struct outlist *o)
+static coffer_rc write_memtable(struct coffer_table *dst, struct memtable *m, struct run *run)
 {
 	if (memtable_count(m) == 0)
 		return COFFER_OK;
@@ -337,9 +421,23 @@ static coffer_rc write_memtable(struct coffer_table *dst, struct memtable *m, st
 	struct iter *it = memtable_iter(m);
 	coffer_rc rc = table_write_sst(dst, it, memtable_count(m), NULL, NULL, &s);
 	it->ops->close(it);
-	if (rc == COFFER_OK)
-		out_push(o, s);
+	if (rc == COFFER_OK) {
+		pthread_mutex_lock(&run->mu);
+		out_push(run->o, s);
+		pthread_mutex_unlock(&run->mu);
+	}
 	return rc;
+}
+
+/* Workers for the base's SSTables: one per CPU (at most 4), none for one
+ * SSTable on one CPU (the calling thread then copies it after the log). */
+static size_t n_workers(size_t n_sst)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t w = cpus > 1 ? (size_t)cpus : 1;
+	if (w > 4)
+		w = 4;
+	return w < n_sst ? w : n_sst;
 }
 
 coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
@@ -348,55 +446,73 @@ coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
 	coffer_rc rc = COFFER_OK;
 	struct outlist o = {0};
 	struct memtable *m = NULL;
-	struct progress p = {.fn = progress, .arg = arg, .total = r->total};
 	ENSURE(same_schema(&r->src->schema, &dst->schema), COFFER_E_INVALID,
 	       "restore into %s.%s: its key shape differs from the source table's", dst->keyspace, dst->name);
 	ENSURE(dst != r->live, COFFER_E_INVALID, "restore: the destination is the source table");
 	TRY(coffer_keyring_check(dst->kr));
-	report(&p, 0);
-	/* the base's SSTables, one by one, re-encrypted under dst's keys */
-	for (size_t i = 0; i < r->n_sst; i++) {
-		struct sstable *s, *ns;
-		TRY_FAIL(sst_open(r->src, r->ssts[i], &s));
-		p.file_bytes = s->size;
-		p.file_entries = s->stats.entries;
-		if (s->stats.entries) {
-			struct iter *it = sst_iter(s);
-			rc = table_write_sst(dst, it, s->stats.partitions, sst_tick, &p, &ns);
-			it->ops->close(it);
-		}
-		uint64_t size = s->size;
-		sst_unref(s);
-		if (rc != COFFER_OK)
-			goto fail;
-		if (p.file_entries)
-			out_push(&o, ns);
-		p.done += size;
-		report(&p, p.done);
-	}
-	/* the log since the base, up to the restore point */
+	struct run run = {.r = r, .dst = dst, .o = &o, .fn = progress, .arg = arg};
+	pthread_mutex_init(&run.mu, NULL);
+	pthread_cond_init(&run.cv, NULL);
+	atomic_init(&run.done, 0);
+	report(&run);
+	/* the base's SSTables, re-encrypted under dst's keys, on workers */
+	size_t nw = n_workers(r->n_sst);
+	pthread_t th[4];
+	size_t started = 0;
+	run.running = nw;
+	for (; started < nw; started++)
+		if (pthread_create(&th[started], NULL, copy_worker, &run) != 0)
+			break;
+	pthread_mutex_lock(&run.mu);
+	run.running -= nw - started; /* threads that could not start */
+	pthread_mutex_unlock(&run.mu);
+	/* meanwhile the log since the base, up to the restore point */
 	m = memtable_new(&dst->schema, dst->memtable_bytes);
-	for (size_t i = 0; i < r->n_seg; i++) {
+	for (size_t i = 0; i < r->n_seg && rc == COFFER_OK; i++) {
 		uint64_t torn;
 		char *path = commitlog_segment_path(r->src, r->segs[i]);
 		struct stat st;
 		uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 		free(path);
-		TRY_FAIL(commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, m, &torn));
-		if (memtable_bytes(m) >= dst->memtable_bytes) {
-			TRY_FAIL(write_memtable(dst, m, &o));
+		rc = commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, m, &torn);
+		if (rc == COFFER_OK && memtable_bytes(m) >= dst->memtable_bytes) {
+			rc = write_memtable(dst, m, &run);
 			memtable_free(m);
 			m = memtable_new(&dst->schema, dst->memtable_bytes);
 		}
-		p.done += size;
-		report(&p, p.done);
+		atomic_fetch_add(&run.done, size);
+		report(&run);
 	}
-	TRY_FAIL(write_memtable(dst, m, &o));
+	if (rc == COFFER_OK)
+		rc = write_memtable(dst, m, &run);
+	if (rc != COFFER_OK)
+		fail_run(&run, rc);
+	if (started == 0) { /* no worker (one CPU, or none could start): copy here */
+		run.running = 1;
+		copy_worker(&run);
+	}
+	pthread_mutex_lock(&run.mu);
+	while (run.running > 0) {
+		struct timespec ts;
+		storage_deadline(&ts, 100);
+		pthread_cond_timedwait(&run.cv, &run.mu, &ts);
+		pthread_mutex_unlock(&run.mu);
+		report(&run);
+		pthread_mutex_lock(&run.mu);
+	}
+	pthread_mutex_unlock(&run.mu);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	rc = run.rc;
+	if (rc != COFFER_OK) {
+		coffer_error_set(rc, COFFER_WHERE, "%s", run.msg);
+		goto fail;
+	}
 	/* one commit makes them all live */
 	TRY_FAIL(table_add_ssts(dst, o.s, o.n));
 	o.n = 0;
-	p.done = p.total;
-	report(&p, p.done);
+	atomic_store(&run.done, r->total);
+	report(&run);
 	goto out;
 fail:
 	/* invariant 3 */
@@ -413,5 +529,7 @@ fail:
 out:
 	memtable_free(m);
 	free(o.s);
+	pthread_cond_destroy(&run.cv);
+	pthread_mutex_destroy(&run.mu);
 	return rc;
 }

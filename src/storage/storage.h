@@ -4,7 +4,9 @@
  * by the table key (DESIGN.md section 2; docs/storage.md).
  *
  * A table is a directory holding its key registry (keys.reg), its manifest
- * (MANIFEST), commit-log segments (CL-*.log) and SSTables (SST-*.db).
+ * (MANIFEST), commit-log segments (CL-*.log) and SSTables (SST-*.db); with
+ * point-in-time recovery on, backup/ holds the retained files and the backup
+ * journal (backup.c), and a retired table has a RETIRED marker.
  * Writes go to the commit log (group commit: a write returns once durable) and
  * a memtable; memtables are flushed to SSTables; size-tiered compaction merges
  * SSTables and purges deleted and expired data after gc grace.

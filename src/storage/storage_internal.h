@@ -26,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 #include "storage/storage.h"
@@ -381,6 +382,18 @@ COFFER_RESULT table_write_sst(struct coffer_table *t, struct iter *it, uint64_t 
 			      struct sstable **out);
 /* Makes the given new SSTables live (manifest commit); durable on return. */
 COFFER_RESULT table_add_ssts(struct coffer_table *t, struct sstable **ssts, size_t n);
+
+/* A CLOCK_REALTIME deadline `ms` from now, for pthread_cond_timedwait. */
+static inline void storage_deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000 * 1000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
 
 /* ---- point-in-time recovery (backup.c) --------------------------------------------- */
 

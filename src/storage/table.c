@@ -11,6 +11,8 @@
  *   MANIFEST         live SSTables and replay point (manifest.c)
  *   CL-<id>.log      commit-log segments (commitlog.c)
  *   SST-<id>.db      SSTables (sstable_write.c)
+ *   backup/          with PITR on: retained files and the backup journal (backup.c)
+ *   RETIRED          a retired table's retire time (backup.c)
  *
  * Invariants:
  *  1. The memtable a commit-log group is applied to, and the segment it was
@@ -20,7 +22,8 @@
  *  2. Flushes commit in memtable order (oldest first, under file_mu), and the
  *     manifest names the new SSTable and the new replay point together.
  *  3. Obsolete files are deleted, with their data keys, only after the
- *     manifest that drops them is durable.
+ *     manifest that drops them is durable; with PITR on, a file the backup
+ *     links keeps its data key (table_delete_file, backup.c invariant 1).
  *  4. The lists (active, imm, ssts) change only under the state lock held
  *     exclusively; reads hold it shared for their whole duration, so nothing
  *     they use is freed under them.
@@ -110,12 +113,7 @@ coffer_rc table_before_write(struct coffer_table *t)
 		coffer_rc e = t->bg_error;
 		if (e == COFFER_OK && must_wait(t)) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			storage_deadline(&ts, 100);
 			pthread_cond_timedwait(&t->bg_cv, &t->bg_mu, &ts);
 		}
 		pthread_mutex_unlock(&t->bg_mu);

@@ -10,7 +10,8 @@
  * recovers: it replays and truncates the commit log, deletes leftovers and
  * starts a new segment. Formats are those of sstable_write.c (SSTables),
  * commitlog.c (segments: header 52 bytes, then groups of u32 n | u32 ~n |
- * u64 sequence | n+16 sealed bytes), manifest.c and keys/keyring.c.
+ * u64 sequence | n+16 sealed bytes; CFCLOG02 groups start with their time),
+ * manifest.c, backup.c (journal) and keys/keyring.c.
  *
  * Invariants:
  *  1. Nothing in the table's directory is written: every file goes through a
@@ -28,6 +29,8 @@
  *
  *   verify: keyring ──► manifest ──► SSTables (meta, then every data block)
  *                                └─► commit-log segments (every group)
+ *                                └─► backup/ (PITR): journal records, every file they
+ *                                    name present with its key, each retained file
  *                                └─► registry covers every live file
  */
 #include <dirent.h>
@@ -540,6 +543,84 @@ static void verify_segments(struct checker *ck, const struct manifest *m)
 	free(ids);
 }
 
+/* backup/ (PITR, backup.c): the journal (every record authenticated), that
+ * every file a record names is there with its data key, and each retained
+ * SSTable and segment like the live ones. */
+static void verify_backup(struct checker *ck)
+{
+	struct coffer_table *t = ck->t;
+	char *bdir = backup_dir_of(t->dir);
+	char *jpath = coffer_path_join(bdir, "JOURNAL");
+	struct bk_rec *recs = NULL;
+	size_t nrec = 0;
+	uint64_t *ssts = NULL, *segs = NULL;
+	size_t n_sst = 0, n_seg = 0;
+	char *live_dir = t->dir;
+	if (!coffer_fs_exists(bdir))
+		goto out;
+	ck->res->files++;
+	uint64_t jid, end;
+	if (!coffer_fs_exists(jpath)) {
+		note(ck, bdir, "no journal: an interrupted enable or disable of point-in-time recovery "
+			       "(the next open removes the directory)");
+		goto out;
+	}
+	if (bk_journal_read(t, jpath, false, &jid, &end, &recs, &nrec) != COFFER_OK) {
+		problem_current(ck, jpath);
+		goto out;
+	}
+	ck->res->blocks += nrec;
+	t->dir = bdir; /* the retained files are read like live ones */
+	if (list_files(t, "SST-", ".db", &ssts, &n_sst) != COFFER_OK ||
+	    list_files(t, "CL-", ".log", &segs, &n_seg) != COFFER_OK) {
+		problem_current(ck, bdir);
+		goto out;
+	}
+	uint64_t from = nrec ? recs[0].replay : 0;
+	for (size_t i = 0; i < nrec; i++) {
+		const struct bk_rec *r = &recs[i];
+		size_t n = r->type == BK_BASE ? r->n_sst + r->n_segs : 1;
+		for (size_t j = 0; j < n; j++) {
+			bool sst = r->type == BK_BASE && j < r->n_sst;
+			uint64_t id = r->type == BK_BASE ? r->ids[j] : r->seg;
+			if (!sst && id < from)
+				continue; /* before the oldest kept base: expired */
+			if (sst ? contains(ssts, n_sst, id) : contains(segs, n_seg, id))
+				continue;
+			char *p = sst ? sst_path(t, id) : commitlog_segment_path(t, id);
+			problem(ck, p, "named by the backup journal but missing");
+			free(p);
+		}
+	}
+	for (size_t i = 0; i < n_sst + n_seg; i++) {
+		bool sst = i < n_sst;
+		uint64_t id = sst ? ssts[i] : segs[i - n_sst];
+		char *p = sst ? sst_path(t, id) : commitlog_segment_path(t, id);
+		struct sstable *s = NULL;
+		ck->res->files++;
+		if (!coffer_keyring_has_data_key(t->kr, id)) {
+			problem(ck, p, "retained file without a data key in the key registry (keys.reg)");
+		} else if (sst && sst_open(t, id, &s) != COFFER_OK) {
+			problem_current(ck, p);
+		} else if (sst) {
+			ck->res->blocks += 4;
+			coffer_rc rc = sst_walk(s, ck, NULL, NULL);
+			(void)rc;
+			sst_unref(s);
+		} else if (segment_walk(t, id, i == n_sst + n_seg - 1, ck, NULL, NULL) != COFFER_OK) {
+			problem_current(ck, p);
+		}
+		free(p);
+	}
+out:
+	t->dir = live_dir;
+	free(ssts);
+	free(segs);
+	bk_recs_free(recs, nrec);
+	free(jpath);
+	free(bdir);
+}
+
 coffer_rc coffer_storage_verify(const struct coffer_storage_config *cfg,
 				const struct coffer_table_desc *desc, coffer_verify_fn fn, void *arg,
 				struct coffer_verify_result *out)
@@ -581,6 +662,7 @@ coffer_rc coffer_storage_verify(const struct coffer_storage_config *cfg,
 		out->blocks++;
 		verify_sstables(&ck, &m);
 		verify_segments(&ck, &m);
+		verify_backup(&ck);
 		/* keyring: every live file has its key */
 		for (size_t i = 0; i < m.n_sst; i++) {
 			if (!coffer_keyring_has_data_key(t->kr, m.sst_ids[i])) {

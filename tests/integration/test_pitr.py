@@ -260,6 +260,28 @@ class PitrTest(ServerTest):
         pcts = [int(l.rsplit(" ", 1)[1].rstrip("%")) for l in lines if l.startswith("Restoring p.sh_back: ")]
         self.assertEqual(pcts, sorted(pcts))
         self.assertEqual(len(a.contents("p", "sh_back")), 50)
+        # on a terminal: one redrawn bar
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([os.path.join(BUILD, "coffer"), "shell", "--port", str(a.d.port), "--no-pager",
+                              "-e", "RESTORE TABLE p.sh_tty FROM TABLE p.sh;"],
+                             env=env, stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        self.assertEqual(p.wait(timeout=120), 0, p.stderr.read())
+        p.stderr.close()
+        os.close(master)
+        text = out.decode()
+        self.assertIn("\rRestoring p.sh_tty [" + "#" * 30 + "] 100%", text)
+        self.assertIn("Restore of p.sh_tty complete: ACTIVE", text)
         # a failing restore is an error with the reason
         r = subprocess.run([os.path.join(BUILD, "coffer"), "shell", "--port", str(a.d.port), "-e",
                             "RESTORE TABLE p.sh_back FROM TABLE p.sh;"],

@@ -348,7 +348,8 @@ static void test_refusals(void **state)
 	char ts[40], *q;
 	iso(start - COFFER_US_PER_SEC, ts);
 	q = coffer_xasprintf("RESTORE TABLE ks.n FROM TABLE ks.src WITH restore_timestamp = '%s'", ts);
-	dbt_err(e, q, COFFER_CQL_INVALID, "ks.src");
+	dbt_err(e, q, COFFER_CQL_INVALID, "Cannot restore from table ks.src: restore time");
+	dbt_err(e, q, COFFER_CQL_INVALID, "is outside the restorable window");
 	free(q);
 	iso(now_us(e) + 60 * COFFER_US_PER_SEC, ts);
 	q = coffer_xasprintf("RESTORE TABLE ks.n FROM TABLE ks.src WITH restore_timestamp = '%s'", ts);
