@@ -56,6 +56,12 @@ void coffer_shell_output_begin(struct coffer_shell *sh);
  * (inside collections, and for CQL literals). */
 void coffer_cli_format_value(const struct coffer_proto_type *t, struct coffer_slice v,
 			     bool quote, struct coffer_buf *plain, struct coffer_buf *colored);
+/* Appends `v` (not null) as COPY TO writes it in a CSV field: as
+ * coffer_cli_format_value shows it unquoted, except that text is written
+ * as it is (CSV quoting carries newlines and control characters) and
+ * floats and doubles get the fewest digits that read back exactly. */
+void coffer_cli_format_csv(const struct coffer_proto_type *t, struct coffer_slice v,
+			   struct coffer_buf *out);
 /* Display width of UTF-8 text (code points; invalid bytes count one each). */
 size_t coffer_cli_text_width(const char *s, size_t n);
 
@@ -71,6 +77,46 @@ void coffer_shell_print_rows(struct coffer_shell *sh, const struct coffer_client
  * false (with the message printed to stderr by the caller's prefix) on an
  * error; *msg then holds a heap message the caller frees. */
 bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg);
+
+/* ---- COPY (copy.c) --------------------------------------------------------------- */
+
+/* Runs COPY; `args` is the text after COPY. Each bad CSV record or refused
+ * row is reported on stderr as "file:line: ..."; false (with *msg, heap,
+ * for the caller to report) when the command failed or any row was not
+ * copied. */
+bool coffer_shell_copy(struct coffer_shell *sh, const char *args, char **msg);
+
+/* Helpers DESCRIBE shares with COPY. Failures return false with *msg a heap
+ * message (cqlsh's form for server errors) the caller frees. */
+bool coffer_shell_query(struct coffer_shell *sh, const char *cql, struct coffer_client_result *res,
+			char **msg);
+/* A cell as text (heap), quoted as a CQL literal when `quote`. */
+char *coffer_shell_cell_text(const struct coffer_client_result *r, size_t row, size_t col,
+			     bool quote);
+/* 'it''s' and an identifier, double-quoted when it must be. */
+void coffer_shell_put_literal(struct coffer_buf *b, const char *s);
+void coffer_shell_put_ident(struct coffer_buf *b, const char *s);
+/* One identifier at *p (quoted exact, else folded to lower case), advancing
+ * *p past it; NULL (heap otherwise) when there is none. */
+char *coffer_shell_parse_ident(const char **p);
+/* [ks.]t: *ks NULL when absent; both heap. */
+bool coffer_shell_parse_qualified(const char **p, char **ks, char **t);
+
+/* A table's columns from system_schema.columns, in Cassandra's order:
+ * partition key by position, clustering by position, the others by name. */
+struct coffer_shell_column {
+	char *name;
+	char *kind;  /* partition_key, clustering, regular, static */
+	char *order; /* asc, desc, none */
+	char *type;  /* CQL text: "frozen<list<int>>" */
+	int position;
+	int rank;    /* sort class: 0 partition key, 1 clustering, 2 the rest */
+};
+/* *cols (heap; free with coffer_shell_columns_free) and *n; a table that
+ * does not exist has no columns (n == 0). */
+bool coffer_shell_table_columns(struct coffer_shell *sh, const char *ks, const char *t,
+				struct coffer_shell_column **cols, size_t *n, char **msg);
+void coffer_shell_columns_free(struct coffer_shell_column *cols, size_t n);
 
 /* ---- the data directory, offline (offline.c) ------------------------------------ */
 
