@@ -120,38 +120,37 @@ void coffer_shell_columns_free(struct coffer_shell_column *cols, size_t n);
 
 /* ---- the data directory, offline (offline.c) ------------------------------------ */
 
-struct coffer_offline_col_id {
-	char *name;
-	uint32_t id;
-};
-
-/* One table of the catalog, with what storage needs to open it read-only. */
-struct coffer_offline_table {
-	struct coffer_tabledef *def;
-	char kms_key_arn[COFFER_KEY_ARN_MAX];
-	char storage_id[COFFER_UUID_STR_LEN + 1];
-	struct coffer_offline_col_id *col_ids; /* storage column ids */
-	size_t n_col_ids;
-	struct coffer_table_desc desc;         /* borrows def and storage_id */
-};
-
 struct coffer_kms;
+struct coffer_db_catalog;
+struct coffer_db_catalog_table;
+
+/* Where the keys are: the embedded KMS in DIR/kms (kms_url NULL), or a
+ * remote KMS signing as the coffer-service principal, as cofferd's --kms
+ * options say. */
+struct coffer_offline_opts {
+	const char *data_dir;
+	const char *kms_url;
+	const char *kms_credentials; /* AWS shared-credentials file */
+	const char *kms_profile;     /* NULL: "default", else "coffer-service" */
+	const char *kms_region;      /* NULL: "local" */
+	const char *kms_ca;          /* NULL: the system store */
+};
+
 struct coffer_offline {
 	char *data_dir, *kms_dir, *storage_dir;
-	struct coffer_kms *kms;
+	struct coffer_kms *kms;                /* embedded only */
 	struct coffer_key_provider *provider;
 	struct coffer_key_cache *cache;
 	struct coffer_storage_config scfg;     /* over DIR/data with the provider above */
-	struct coffer_offline_table *tables;
+	struct coffer_db_catalog *catalog;
+	struct coffer_db_catalog_table *tables; /* the catalog's */
 	size_t n_tables;
 };
 
-/* Opens cofferd's data directory DIR while cofferd is stopped: the embedded
- * KMS in DIR/kms (fails if cofferd holds it) and the catalog. The caller
- * closes it with coffer_offline_close(). */
-COFFER_RESULT coffer_offline_open(const char *data_dir, struct coffer_offline **out);
+/* Opens cofferd's data directory while cofferd is stopped: the key provider
+ * and the catalog. The caller closes it with coffer_offline_close(). */
+COFFER_RESULT coffer_offline_open(const struct coffer_offline_opts *opts,
+				  struct coffer_offline **out);
 void coffer_offline_close(struct coffer_offline *o);
-/* The column name of a storage column id, NULL for a dropped one. */
-const char *coffer_offline_column_name(const struct coffer_offline_table *t, uint32_t id);
 
 #endif
