@@ -541,24 +541,31 @@ static COFFER_RESULT take_answer(struct coffer_client *c, struct coffer_client_r
 	return rc;
 }
 
+/* A QUERY for one page on `stream`. */
+static void query_request(struct coffer_proto_request *q, int16_t stream, const char *cql,
+			  int32_t page_size, struct coffer_slice paging)
+{
+	request_init(q, COFFER_PROTO_OP_QUERY, stream);
+	q->u.query.query = coffer_slice_str(cql);
+	q->u.query.params.consistency = COFFER_PROTO_CL_ONE;
+	q->u.query.params.page_size = -1;
+	if (page_size > 0) {
+		q->u.query.params.flags |= COFFER_PROTO_QF_PAGE_SIZE;
+		q->u.query.params.page_size = page_size;
+	}
+	if (paging.len) {
+		q->u.query.params.flags |= COFFER_PROTO_QF_PAGING_STATE;
+		q->u.query.params.paging_state = paging;
+	}
+}
+
 static COFFER_RESULT query_page(struct coffer_client *c, const char *cql, int32_t page_size,
 				struct coffer_slice paging, struct coffer_client_result *res)
 {
 	struct coffer_proto_request q;
 	struct coffer_proto_response r;
 	size_t size;
-	request_init(&q, COFFER_PROTO_OP_QUERY, CLIENT_STREAM);
-	q.u.query.query = coffer_slice_str(cql);
-	q.u.query.params.consistency = COFFER_PROTO_CL_ONE;
-	q.u.query.params.page_size = -1;
-	if (page_size > 0) {
-		q.u.query.params.flags |= COFFER_PROTO_QF_PAGE_SIZE;
-		q.u.query.params.page_size = page_size;
-	}
-	if (paging.len) {
-		q.u.query.params.flags |= COFFER_PROTO_QF_PAGING_STATE;
-		q.u.query.params.paging_state = paging;
-	}
+	query_request(&q, CLIENT_STREAM, cql, page_size, paging);
 	TRY(send_request(c, &q, &r, &size));
 	return take_answer(c, res, &r, size);
 }
@@ -622,6 +629,16 @@ COFFER_RESULT coffer_client_send_execute(struct coffer_client *c, int16_t stream
 	q.u.execute.params.flags = n ? COFFER_PROTO_QF_VALUES : 0;
 	q.u.execute.params.n_values = n;
 	q.u.execute.params.values = values;
+	TRY(coffer_proto_request_encode(&c->out, &q));
+	return flush_out(c);
+}
+
+COFFER_RESULT coffer_client_send_query(struct coffer_client *c, int16_t stream, const char *cql,
+				       int32_t page_size, struct coffer_slice paging)
+{
+	struct coffer_proto_request q;
+	TRY(check_stream(stream));
+	query_request(&q, stream, cql, page_size, paging);
 	TRY(coffer_proto_request_encode(&c->out, &q));
 	return flush_out(c);
 }

@@ -104,6 +104,11 @@ COFFER_RESULT coffer_client_prepare(struct coffer_client *c, const char *cql,
 COFFER_RESULT coffer_client_send_execute(struct coffer_client *c, int16_t stream,
 					 struct coffer_slice id,
 					 const struct coffer_proto_value *values, uint16_t n);
+/* One page of a query (as coffer_client_query_page), answered through
+ * coffer_client_recv: COPY TO asks for the next page before writing out
+ * the one it has. */
+COFFER_RESULT coffer_client_send_query(struct coffer_client *c, int16_t stream, const char *cql,
+				       int32_t page_size, struct coffer_slice paging);
 /* A BATCH (type: enum coffer_proto_batch_type) of n_stmts executions of the
  * prepared statement `id`, statement i binding values[i*n_values ..]. */
 COFFER_RESULT coffer_client_send_batch(struct coffer_client *c, int16_t stream, uint8_t type,

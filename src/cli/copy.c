@@ -57,6 +57,7 @@
 
 #define COPY_PROGRESS_EVERY_NS 100000000LL /* redraw the bar at most 10 times a second */
 #define COPY_BAR_WIDTH 30
+#define COPY_TO_STREAM 2
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -466,8 +467,9 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 	struct coffer_client_result res, prev;
 	FILE *f = NULL;
 	uint64_t rows = 0;
-	bool ok = false;
+	bool ok = false, pending = false;
 	size_t nkey = 0;
+	int16_t stream;
 
 	memset(&prev, 0, sizeof(prev));
 	if (!load_table(sh, c, &t, msg))
@@ -502,16 +504,28 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 	}
 
 	struct progress pg = {isatty(STDOUT_FILENO), "exported", now_ns(), 0, false};
+	/* The next page is asked for before this one is written out, so the
+	 * server reads while we format; an answer still due when COPY stops
+	 * early is collected at `out` so no later request meets it. */
+	if (coffer_client_send_query(sh->client, COPY_TO_STREAM, coffer_buf_cstr(&q),
+				     (int32_t)c->o.page_size, prev.paging_state) != COFFER_OK)
+		goto conn_error;
+	pending = true;
 	for (;;) {
-		if (coffer_client_query_page(sh->client, coffer_buf_cstr(&q), (int32_t)c->o.page_size,
-					     prev.paging_state, &res) != COFFER_OK) {
-			*msg = coffer_xasprintf("ConnectionError: %s (after %llu rows)",
-						coffer_error_msg(), (unsigned long long)rows);
+		pending = false;
+		if (coffer_client_recv(sh->client, &stream, &res) != COFFER_OK) {
 			coffer_client_result_free(&res);
-			goto out;
+			goto conn_error;
 		}
 		coffer_client_result_free(&prev);
 		prev = res;
+		bool more = res.kind == COFFER_CLIENT_ROWS && res.paging_state.len &&
+			    (c->o.max_rows < 0 || rows + res.n_rows < (uint64_t)c->o.max_rows);
+		if (more && coffer_client_send_query(sh->client, COPY_TO_STREAM, coffer_buf_cstr(&q),
+						     (int32_t)c->o.page_size,
+						     res.paging_state) != COFFER_OK)
+			goto conn_error;
+		pending = more;
 		if (res.kind == COFFER_CLIENT_ERROR) {
 			char *e = coffer_client_error_text(&res);
 			*msg = coffer_xasprintf("%s (after %llu rows)", e, (unsigned long long)rows);
@@ -556,7 +570,7 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 		}
 		coffer_buf_reset(&line);
 		progress_update(&pg, rows, fraction);
-		if (!res.paging_state.len || (c->o.max_rows >= 0 && rows >= (uint64_t)c->o.max_rows))
+		if (!more)
 			break;
 	}
 	if (fclose(f) != 0) {
@@ -567,7 +581,17 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 	f = NULL;
 	progress_end(&pg, rows);
 	ok = true;
+	goto out;
+conn_error:
+	*msg = coffer_xasprintf("ConnectionError: %s (after %llu rows)", coffer_error_msg(),
+				(unsigned long long)rows);
+	pending = false;
 out:
+	if (pending) {
+		coffer_client_result_free(&prev);
+		if (coffer_client_recv(sh->client, &stream, &prev) != COFFER_OK)
+			coffer_error_clear();
+	}
 	if (f)
 		fclose(f);
 	coffer_client_result_free(&prev);

@@ -1,10 +1,11 @@
 """The shell's COPY against a real cofferd.
 
 A table with a column of every type coffer stores (and a clustering
-column, nulls, empty and awkward text) is filled with 100,000 rows through
-the Python driver, exported with COPY TO, imported with COPY FROM into a
-second table, and both tables are compared row by row, bit for bit, with
-the values the test wrote. Counters go through an UPDATE-based import.
+column, nulls, empty and awkward text) is filled with 100,000 rows by COPY
+FROM from a CSV the test writes in other spellings than COPY TO's,
+exported with COPY TO, imported with COPY FROM into a second table, and
+every row of the second table is compared, bit for bit, with the values
+the test wrote. Counters go through an UPDATE-based import.
 Bad CSV (wrong types, wrong field counts, an unclosed quote, a bad
 collection, a null key, a row the server refuses) is reported by file,
 line and column, the good rows still land, and -e/-f exit with status 1.
@@ -37,11 +38,11 @@ COLUMNS = """
     tu timeuuid, ts timestamp, dt date, tm time, ip inet, l list<text>,
     s set<int>, m map<text, int>, fl frozen<list<int>>, fs frozen<set<text>>,
     fm frozen<map<int, frozen<list<text>>>>, lt list<timestamp>, mi map<inet, date>,
-    su set<uuid>, tp tuple<int, text, timestamp>, tn tuple<int, text>,
+    su set<uuid>, tp tuple<int, text, timestamp>, tn tuple<int, text>, du duration,
     PRIMARY KEY ((id), c)"""
 NAMES = ["id", "c", "a", "t", "i", "bi", "si", "ti", "vi", "de", "f", "d", "b", "bl", "u",
          "tu", "ts", "dt", "tm", "ip", "l", "s", "m", "fl", "fs", "fm", "lt", "mi", "su",
-         "tp", "tn"]
+         "tp", "tn", "du"]
 
 AWKWARD = ["", "null", "NULL", "a,b", 'say "hi"', "it's", "line1\nline2", "crlf\r\nend",
            "  padded  ", "tab\there", "\x01ctl", "unicode \u00e9\u4e2d\U0001F600", "[1, 2]",
@@ -63,6 +64,13 @@ def timeuuid(rng):
 def ts(rng):
     ms = rng.randrange(-2208988800000, 4102444800000)  # 1900 .. 2100
     return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
+
+
+def duration(rng):
+    from cassandra.util import Duration
+    sign = rng.choice([1, -1])
+    return Duration(sign * rng.randrange(0, 1000), sign * rng.randrange(0, 40),
+                    sign * rng.randrange(0, 10**15))
 
 
 def text(rng):
@@ -106,6 +114,7 @@ def row(n, rng):
         "su": {uuid.UUID(int=rng.getrandbits(128)) for _ in range(rng.randrange(1, 3))},
         "tp": (rng.randrange(100), text(rng), ts(rng)),
         "tn": (rng.randrange(100), None),
+        "du": duration(rng),
     }
     for k in NAMES[2:]:
         if rng.random() < 0.05:
@@ -130,6 +139,10 @@ def lit(x, quote_all):
         return str(x)
     if isinstance(x, bytes):
         return "0x" + x.hex()
+    if type(x).__name__ == "Duration":
+        neg = x.months < 0 or x.days < 0 or x.nanoseconds < 0
+        return "%s%dmo%dd%dns" % ("-" if neg else "", abs(x.months), abs(x.days),
+                                  abs(x.nanoseconds))
     if isinstance(x, datetime.datetime):
         s = x.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (x.microsecond // 1000)
     elif isinstance(x, list):
@@ -345,21 +358,38 @@ class CopyTest(unittest.TestCase):
         self.assertEqual(self.s.execute("SELECT count(*) FROM cp.big").one()[0], 29)
 
     def test_usage_errors(self):
+        self.s.execute("CREATE TABLE cp.usage (k int PRIMARY KEY, n int)")
         r = self.shell("-e", "COPY cp.nope TO '%s'" % self.path("x.csv"))
         self.assertEqual(r.returncode, 1)
         self.assertIn("Table 'cp.nope' does not exist", r.stderr)
         r = self.shell("-e", "COPY nope TO 'x.csv'")
         self.assertIn("No keyspace for table nope", r.stderr)
-        r = self.shell("-e", "COPY cp.bad FROM '%s' WITH BOGUS = 1" % self.path("x.csv"))
+        r = self.shell("-e", "COPY cp.usage FROM '%s' WITH BOGUS = 1" % self.path("x.csv"))
         self.assertIn("Unrecognized COPY FROM option: BOGUS", r.stderr)
-        r = self.shell("-e", "COPY cp.bad FROM '%s'" % self.path("missing.csv"))
+        r = self.shell("-e", "COPY cp.usage FROM '%s'" % self.path("missing.csv"))
         self.assertIn("Cannot open %s: No such file or directory" % self.path("missing.csv"),
                       r.stderr)
-        r = self.shell("-e", "COPY cp.bad (n) FROM '%s'" % self.path("x.csv"))
+        r = self.shell("-e", "COPY cp.usage (n) FROM '%s'" % self.path("x.csv"))
         self.assertIn("The primary key column k is not among COPY's columns", r.stderr)
-        r = self.shell("-e", "COPY cp.bad WRONG 'x'")
+        r = self.shell("-e", "COPY cp.usage WRONG 'x'")
         self.assertIn("Improper COPY command", r.stderr)
         self.assertEqual(r.returncode, 1)
+
+    def test_write_error_leaves_the_shell_usable(self):
+        # The device fills up mid-export while the next page is on its way:
+        # COPY fails naming the file, and the next statement gets its own answer.
+        self.s.execute("CREATE TABLE cp.filled (k int PRIMARY KEY, v text)")
+        path = self.write("full.csv", "".join("%d,%s\n" % (i, "x" * 200) for i in range(400)))
+        again = self.path("again.csv")
+        r = self.shell("-e", "COPY cp.filled FROM '%s'; COPY cp.filled TO '/dev/full' WITH "
+                             "PAGESIZE = 50; COPY cp.filled TO '%s' WITH PAGESIZE = 50; "
+                             "SELECT count(*) FROM cp.filled" % (path, again))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Cannot write /dev/full: No space left on device", r.stderr)
+        self.assertIn("400 rows exported", r.stdout)
+        self.assertIn("\n   400\n", r.stdout)
+        with open(again) as f, open(path) as g:
+            self.assertEqual(sorted(f.read().splitlines()), sorted(g.read().splitlines()))
 
     def test_progress_bar_on_a_terminal(self):
         self.s.execute("CREATE TABLE cp.prog (k int PRIMARY KEY, v text)")
