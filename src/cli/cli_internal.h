@@ -86,6 +86,20 @@ bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg
  * copied. */
 bool coffer_shell_copy(struct coffer_shell *sh, const char *args, char **msg);
 
+/* (copy_value.c) A column as COPY FROM reads into it. */
+struct coffer_copy_column {
+	const char *name;
+	const char *type_text;               /* "list<int>", for messages */
+	struct coffer_datatype *type;
+};
+/* A CSV field's text s[0..n) as the serialized value of `col`, appended to
+ * `out` (nothing appended on failure); *is_null for a null inside the
+ * literal's rules. Terms are built in `a`. False with *err (heap) naming
+ * the problem. */
+bool coffer_copy_field_value(struct coffer_arena *a, const struct coffer_copy_column *col,
+			     const char *s, size_t n, struct coffer_buf *out, bool *is_null,
+			     char **err);
+
 /* Helpers DESCRIBE shares with COPY. Failures return false with *msg a heap
  * message (cqlsh's form for server errors) the caller frees. */
 bool coffer_shell_query(struct coffer_shell *sh, const char *cql, struct coffer_client_result *res,
