@@ -56,6 +56,12 @@ void coffer_shell_output_begin(struct coffer_shell *sh);
  * (inside collections, and for CQL literals). */
 void coffer_cli_format_value(const struct coffer_proto_type *t, struct coffer_slice v,
 			     bool quote, struct coffer_buf *plain, struct coffer_buf *colored);
+/* Appends `v` (not null) as COPY TO writes it in a CSV field: as
+ * coffer_cli_format_value shows it unquoted, except that text is written
+ * as it is (CSV quoting carries newlines and control characters) and
+ * floats and doubles get the fewest digits that read back exactly. */
+void coffer_cli_format_csv(const struct coffer_proto_type *t, struct coffer_slice v,
+			   struct coffer_buf *out);
 /* Display width of UTF-8 text (code points; invalid bytes count one each). */
 size_t coffer_cli_text_width(const char *s, size_t n);
 
@@ -88,40 +94,93 @@ bool coffer_shell_restore_progress(struct coffer_shell *sh, const char *ks, cons
  * value that does not decode is copied as it is. */
 void coffer_cli_writable_properties(struct coffer_slice in, struct coffer_buf *out);
 
+/* ---- COPY (copy.c) --------------------------------------------------------------- */
+
+/* Runs COPY; `args` is the text after COPY. Each bad CSV record or refused
+ * row is reported on stderr as "file:line: ..."; false (with *msg, heap,
+ * for the caller to report) when the command failed or any row was not
+ * copied. */
+bool coffer_shell_copy(struct coffer_shell *sh, const char *args, char **msg);
+
+/* (copy_value.c) A column as COPY FROM reads into it. */
+struct coffer_copy_column {
+	const char *name;
+	const char *type_text;               /* "list<int>", for messages */
+	struct coffer_datatype *type;
+};
+/* A CSV field's text s[0..n) as the serialized value of `col`, appended to
+ * `out` (nothing appended on failure); *is_null for a null inside the
+ * literal's rules. Terms are built in `a`. False with *err (heap) naming
+ * the problem. */
+bool coffer_copy_field_value(struct coffer_arena *a, const struct coffer_copy_column *col,
+			     const char *s, size_t n, struct coffer_buf *out, bool *is_null,
+			     char **err);
+
+/* Helpers DESCRIBE shares with COPY. Failures return false with *msg a heap
+ * message (cqlsh's form for server errors) the caller frees. */
+bool coffer_shell_query(struct coffer_shell *sh, const char *cql, struct coffer_client_result *res,
+			char **msg);
+/* A cell as text (heap), quoted as a CQL literal when `quote`. */
+char *coffer_shell_cell_text(const struct coffer_client_result *r, size_t row, size_t col,
+			     bool quote);
+/* 'it''s' and an identifier, double-quoted when it must be. */
+void coffer_shell_put_literal(struct coffer_buf *b, const char *s);
+void coffer_shell_put_ident(struct coffer_buf *b, const char *s);
+/* One identifier at *p (quoted exact, else folded to lower case), advancing
+ * *p past it; NULL (heap otherwise) when there is none. */
+char *coffer_shell_parse_ident(const char **p);
+/* [ks.]t: *ks NULL when absent; both heap. */
+bool coffer_shell_parse_qualified(const char **p, char **ks, char **t);
+
+/* A table's columns from system_schema.columns, in Cassandra's order:
+ * partition key by position, clustering by position, the others by name. */
+struct coffer_shell_column {
+	char *name;
+	char *kind;  /* partition_key, clustering, regular, static */
+	char *order; /* asc, desc, none */
+	char *type;  /* CQL text: "frozen<list<int>>" */
+	int position;
+	int rank;    /* sort class: 0 partition key, 1 clustering, 2 the rest */
+};
+/* *cols (heap; free with coffer_shell_columns_free) and *n; a table that
+ * does not exist has no columns (n == 0). */
+bool coffer_shell_table_columns(struct coffer_shell *sh, const char *ks, const char *t,
+				struct coffer_shell_column **cols, size_t *n, char **msg);
+void coffer_shell_columns_free(struct coffer_shell_column *cols, size_t n);
+
 /* ---- the data directory, offline (offline.c) ------------------------------------ */
 
-struct coffer_offline_col_id {
-	char *name;
-	uint32_t id;
-};
-
-/* One table of the catalog, with what storage needs to open it read-only. */
-struct coffer_offline_table {
-	struct coffer_tabledef *def;
-	char kms_key_arn[COFFER_KEY_ARN_MAX];
-	char storage_id[COFFER_UUID_STR_LEN + 1];
-	struct coffer_offline_col_id *col_ids; /* storage column ids */
-	size_t n_col_ids;
-	struct coffer_table_desc desc;         /* borrows def and storage_id */
-};
-
 struct coffer_kms;
+struct coffer_db_catalog;
+struct coffer_db_catalog_table;
+
+/* Where the keys are: the embedded KMS in DIR/kms (kms_url NULL), or a
+ * remote KMS signing as the coffer-service principal, as cofferd's --kms
+ * options say. */
+struct coffer_offline_opts {
+	const char *data_dir;
+	const char *kms_url;
+	const char *kms_credentials; /* AWS shared-credentials file */
+	const char *kms_profile;     /* NULL: "default", else "coffer-service" */
+	const char *kms_region;      /* NULL: "local" */
+	const char *kms_ca;          /* NULL: the system store */
+};
+
 struct coffer_offline {
 	char *data_dir, *kms_dir, *storage_dir;
-	struct coffer_kms *kms;
+	struct coffer_kms *kms;                /* embedded only */
 	struct coffer_key_provider *provider;
 	struct coffer_key_cache *cache;
 	struct coffer_storage_config scfg;     /* over DIR/data with the provider above */
-	struct coffer_offline_table *tables;
+	struct coffer_db_catalog *catalog;
+	struct coffer_db_catalog_table *tables; /* the catalog's */
 	size_t n_tables;
 };
 
-/* Opens cofferd's data directory DIR while cofferd is stopped: the embedded
- * KMS in DIR/kms (fails if cofferd holds it) and the catalog. The caller
- * closes it with coffer_offline_close(). */
-COFFER_RESULT coffer_offline_open(const char *data_dir, struct coffer_offline **out);
+/* Opens cofferd's data directory while cofferd is stopped: the key provider
+ * and the catalog. The caller closes it with coffer_offline_close(). */
+COFFER_RESULT coffer_offline_open(const struct coffer_offline_opts *opts,
+				  struct coffer_offline **out);
 void coffer_offline_close(struct coffer_offline *o);
-/* The column name of a storage column id, NULL for a dropped one. */
-const char *coffer_offline_column_name(const struct coffer_offline_table *t, uint32_t id);
 
 #endif

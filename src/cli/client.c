@@ -4,8 +4,11 @@
  * paging.
  *
  * Invariants:
- *  1. One request is in flight at a time, always on stream 1; EVENT frames
- *     and answers on other streams are skipped.
+ *  1. The shell's own requests go one at a time on stream 1 (answers on
+ *     other streams are skipped while waiting for it). COPY pipelines
+ *     EXECUTE/BATCH requests on streams 2..COFFER_CLIENT_MAX_STREAM with
+ *     coffer_client_send_*() and collects them with coffer_client_recv();
+ *     it never mixes the two. EVENT frames (stream -1) are always skipped.
  *  2. Every wait is bounded by the request timeout (poll before each read;
  *     for TLS, bytes already buffered by OpenSSL are read without polling).
  *  3. The SASL PLAIN token holds the password; it lives in one heap buffer
@@ -244,16 +247,22 @@ static void consume(struct coffer_client *c, size_t n)
 	c->in.len -= n;
 }
 
-/* Sends the encoded request in c->out and decodes the answer on our stream
- * into *resp (borrowing c->in and c->arena); *size is the frame's size to
- * consume once the caller is done with it. */
-static COFFER_RESULT roundtrip(struct coffer_client *c, struct coffer_proto_response *resp,
-			       size_t *size)
+/* Writes the encoded request in c->out and empties it (wiped: it may have
+ * carried the SASL token). */
+static COFFER_RESULT flush_out(struct coffer_client *c)
 {
 	coffer_rc rc = transport_send(c, c->out.ptr, c->out.len);
 	coffer_wipe(c->out.ptr, c->out.len);
 	coffer_buf_reset(&c->out);
-	TRY(rc);
+	return rc;
+}
+
+/* Decodes the next answer whose stream `want` accepts into *resp (borrowing
+ * c->in and c->arena); *size is the frame's size to consume once the caller
+ * is done with it. want == 0 accepts any stream > 0. */
+static COFFER_RESULT read_frame(struct coffer_client *c, int16_t want,
+				struct coffer_proto_response *resp, size_t *size)
+{
 	for (;;) {
 		struct coffer_proto_frame f;
 		struct coffer_proto_err perr;
@@ -272,13 +281,21 @@ static COFFER_RESULT roundtrip(struct coffer_client *c, struct coffer_proto_resp
 		if (coffer_proto_response_decode(&f, &c->arena, resp, &perr) != COFFER_OK)
 			BAIL(COFFER_E_PROTOCOL, "bad %s from the server: %s",
 			     coffer_proto_opcode_name(f.hdr.opcode), perr.message);
-		if (resp->stream != CLIENT_STREAM) {
+		if (want ? resp->stream != want : resp->stream <= 0) {
 			consume(c, f.size);
 			continue;
 		}
 		*size = f.size;
 		return COFFER_OK;
 	}
+}
+
+/* Sends the encoded request in c->out and decodes the answer on stream 1. */
+static COFFER_RESULT roundtrip(struct coffer_client *c, struct coffer_proto_response *resp,
+			       size_t *size)
+{
+	TRY(flush_out(c));
+	return read_frame(c, CLIENT_STREAM, resp, size);
 }
 
 static COFFER_RESULT send_request(struct coffer_client *c, const struct coffer_proto_request *q,
@@ -293,6 +310,15 @@ static const char *error_text(const struct coffer_proto_response *r)
 	return r->u.error.message ? r->u.error.message : "";
 }
 
+/* A request with its header fields set and everything else zero. */
+static void request_init(struct coffer_proto_request *q, uint8_t opcode, int16_t stream)
+{
+	memset(q, 0, sizeof(*q));
+	q->opcode = opcode;
+	q->version = CLIENT_VERSION;
+	q->stream = stream;
+}
+
 /* ---- handshake ----------------------------------------------------------------- */
 
 static COFFER_RESULT login(struct coffer_client *c, const struct coffer_client_opts *o)
@@ -301,10 +327,7 @@ static COFFER_RESULT login(struct coffer_client *c, const struct coffer_client_o
 	struct coffer_proto_response r;
 	size_t size;
 
-	memset(&q, 0, sizeof(q));
-	q.opcode = COFFER_PROTO_OP_STARTUP;
-	q.version = CLIENT_VERSION;
-	q.stream = CLIENT_STREAM;
+	request_init(&q, COFFER_PROTO_OP_STARTUP, CLIENT_STREAM);
 	q.u.startup.cql_version = "3.0.0";
 	TRY(send_request(c, &q, &r, &size));
 	if (r.opcode == COFFER_PROTO_OP_ERROR) {
@@ -328,10 +351,7 @@ static COFFER_RESULT login(struct coffer_client *c, const struct coffer_client_o
 	memcpy(tok + 1, o->user, ul);
 	tok[1 + ul] = 0;
 	memcpy(tok + 2 + ul, o->password, pl);
-	memset(&q, 0, sizeof(q));
-	q.opcode = COFFER_PROTO_OP_AUTH_RESPONSE;
-	q.version = CLIENT_VERSION;
-	q.stream = CLIENT_STREAM;
+	request_init(&q, COFFER_PROTO_OP_AUTH_RESPONSE, CLIENT_STREAM);
 	q.u.auth_response.token = coffer_proto_value_of(tok, n);
 	/* Room for the whole frame up front: a reallocation mid-encode would
 	 * leave a copy of the token in freed memory. */
@@ -419,6 +439,20 @@ static const struct coffer_proto_type *type_copy(struct coffer_arena *a,
 	return n;
 }
 
+/* The columns' names and types (or a PREPARED result's bind markers). */
+static void take_columns(struct coffer_client_result *res, const struct coffer_proto_metadata *m)
+{
+	size_t nc = m->n_columns > 0 && !(m->flags & COFFER_PROTO_MF_NO_METADATA)
+			    ? (size_t)m->n_columns : 0;
+	res->n_columns = nc;
+	res->names = coffer_arena_zalloc(&res->arena, (nc ? nc : 1) * sizeof(char *));
+	res->types = coffer_arena_zalloc(&res->arena, (nc ? nc : 1) * sizeof(void *));
+	for (size_t i = 0; i < nc; i++) {
+		res->names[i] = coffer_arena_strdup(&res->arena, m->columns[i].name);
+		res->types[i] = type_copy(&res->arena, m->columns[i].type);
+	}
+}
+
 static COFFER_RESULT take_rows(struct coffer_client_result *res,
 			       const struct coffer_proto_response *r)
 {
@@ -426,15 +460,8 @@ static COFFER_RESULT take_rows(struct coffer_client_result *res,
 	ENSURE(!(m->flags & COFFER_PROTO_MF_NO_METADATA) && m->n_columns >= 0, COFFER_E_PROTOCOL,
 	       "a ROWS result without metadata");
 	size_t nc = (size_t)m->n_columns;
-	if (!res->names) {
-		res->n_columns = nc;
-		res->names = coffer_arena_zalloc(&res->arena, (nc ? nc : 1) * sizeof(char *));
-		res->types = coffer_arena_zalloc(&res->arena, (nc ? nc : 1) * sizeof(void *));
-		for (size_t i = 0; i < nc; i++) {
-			res->names[i] = coffer_arena_strdup(&res->arena, m->columns[i].name);
-			res->types[i] = type_copy(&res->arena, m->columns[i].type);
-		}
-	}
+	if (!res->names)
+		take_columns(res, m);
 	ENSURE(nc == res->n_columns, COFFER_E_PROTOCOL, "the column count changed between pages");
 	ENSURE(r->u.result.rows_count >= 0, COFFER_E_PROTOCOL, "negative row count");
 	size_t nr = (size_t)r->u.result.rows_count;
@@ -463,72 +490,194 @@ static COFFER_RESULT take_rows(struct coffer_client_result *res,
 	return COFFER_OK;
 }
 
-COFFER_RESULT coffer_client_query(struct coffer_client *c, const char *cql, int32_t page_size,
-				  struct coffer_client_result *res)
+static void result_init(struct coffer_client_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	coffer_arena_init(&res->arena, 0);
 	res->kind = COFFER_CLIENT_VOID;
-	uint8_t *paging = NULL;
-	size_t paging_len = 0;
+}
+
+static struct coffer_slice arena_slice(struct coffer_arena *a, struct coffer_slice s)
+{
+	uint8_t *p = coffer_arena_alloc(a, s.len ? s.len : 1);
+	memcpy(p, s.ptr, s.len);
+	return coffer_slice_of(p, s.len);
+}
+
+/* Adds the answer *r (a frame of `size` bytes, consumed here) to *res: an
+ * ERROR, or a RESULT of any kind; ROWS are appended to the rows already
+ * there, and res->paging_state is the state for the next page or empty. */
+static COFFER_RESULT take_answer(struct coffer_client *c, struct coffer_client_result *res,
+				 const struct coffer_proto_response *r, size_t size)
+{
 	coffer_rc rc = COFFER_OK;
-	for (;;) {
-		struct coffer_proto_request q;
-		struct coffer_proto_response r;
-		size_t size;
-		memset(&q, 0, sizeof(q));
-		q.opcode = COFFER_PROTO_OP_QUERY;
-		q.version = CLIENT_VERSION;
-		q.stream = CLIENT_STREAM;
-		q.u.query.query = coffer_slice_str(cql);
-		q.u.query.params.consistency = COFFER_PROTO_CL_ONE;
-		q.u.query.params.page_size = -1;
-		if (page_size > 0) {
-			q.u.query.params.flags |= COFFER_PROTO_QF_PAGE_SIZE;
-			q.u.query.params.page_size = page_size;
-		}
-		if (paging) {
-			q.u.query.params.flags |= COFFER_PROTO_QF_PAGING_STATE;
-			q.u.query.params.paging_state = coffer_slice_of(paging, paging_len);
-		}
-		TRY_FAIL(send_request(c, &q, &r, &size));
-		free(paging);
-		paging = NULL;
-		if (r.opcode == COFFER_PROTO_OP_ERROR) {
-			res->kind = COFFER_CLIENT_ERROR;
-			res->error_code = r.u.error.code;
-			res->message = coffer_arena_strdup(&res->arena, error_text(&r));
-			consume(c, size);
-			break;
-		}
-		if (r.opcode != COFFER_PROTO_OP_RESULT) {
-			consume(c, size);
-			BAIL_FAIL(COFFER_E_PROTOCOL, "unexpected %s answering QUERY",
-				  coffer_proto_opcode_name(r.opcode));
-		}
-		res->kind = (enum coffer_client_kind)r.u.result.kind;
-		if (r.u.result.kind == COFFER_PROTO_RESULT_SET_KEYSPACE)
-			res->keyspace = coffer_arena_strdup(&res->arena, r.u.result.keyspace);
-		if (r.u.result.kind == COFFER_PROTO_RESULT_ROWS) {
-			rc = take_rows(res, &r);
-			const struct coffer_proto_metadata *m = &r.u.result.metadata;
+	res->paging_state = coffer_slice_of(NULL, 0);
+	if (r->opcode == COFFER_PROTO_OP_ERROR) {
+		res->kind = COFFER_CLIENT_ERROR;
+		res->error_code = r->u.error.code;
+		res->message = coffer_arena_strdup(&res->arena, error_text(r));
+	} else if (r->opcode != COFFER_PROTO_OP_RESULT) {
+		rc = coffer_error_set(COFFER_E_PROTOCOL, COFFER_WHERE, "unexpected %s answering a request",
+				      coffer_proto_opcode_name(r->opcode));
+	} else {
+		res->kind = (enum coffer_client_kind)r->u.result.kind;
+		if (r->u.result.kind == COFFER_PROTO_RESULT_SET_KEYSPACE)
+			res->keyspace = coffer_arena_strdup(&res->arena, r->u.result.keyspace);
+		if (r->u.result.kind == COFFER_PROTO_RESULT_ROWS) {
+			const struct coffer_proto_metadata *m = &r->u.result.metadata;
+			rc = take_rows(res, r);
 			if (rc == COFFER_OK && (m->flags & COFFER_PROTO_MF_HAS_MORE_PAGES) &&
-			    m->paging_state.len) {
-				paging_len = m->paging_state.len;
-				paging = coffer_xmalloc(paging_len);
-				memcpy(paging, m->paging_state.ptr, paging_len);
-			}
+			    m->paging_state.len)
+				res->paging_state = arena_slice(&res->arena, m->paging_state);
 		}
-		consume(c, size);
-		if (rc != COFFER_OK)
-			goto fail;
-		if (!paging)
+		if (r->u.result.kind == COFFER_PROTO_RESULT_PREPARED) {
+			/* The bind markers stand where a ROWS result has its columns. */
+			const struct coffer_proto_metadata *m = &r->u.result.bind;
+			res->prepared_id = arena_slice(&res->arena, r->u.result.id);
+			take_columns(res, m);
+		}
+	}
+	consume(c, size);
+	return rc;
+}
+
+/* A QUERY for one page on `stream`. */
+static void query_request(struct coffer_proto_request *q, int16_t stream, const char *cql,
+			  int32_t page_size, struct coffer_slice paging)
+{
+	request_init(q, COFFER_PROTO_OP_QUERY, stream);
+	q->u.query.query = coffer_slice_str(cql);
+	q->u.query.params.consistency = COFFER_PROTO_CL_ONE;
+	q->u.query.params.page_size = -1;
+	if (page_size > 0) {
+		q->u.query.params.flags |= COFFER_PROTO_QF_PAGE_SIZE;
+		q->u.query.params.page_size = page_size;
+	}
+	if (paging.len) {
+		q->u.query.params.flags |= COFFER_PROTO_QF_PAGING_STATE;
+		q->u.query.params.paging_state = paging;
+	}
+}
+
+static COFFER_RESULT query_page(struct coffer_client *c, const char *cql, int32_t page_size,
+				struct coffer_slice paging, struct coffer_client_result *res)
+{
+	struct coffer_proto_request q;
+	struct coffer_proto_response r;
+	size_t size;
+	query_request(&q, CLIENT_STREAM, cql, page_size, paging);
+	TRY(send_request(c, &q, &r, &size));
+	return take_answer(c, res, &r, size);
+}
+
+COFFER_RESULT coffer_client_query_page(struct coffer_client *c, const char *cql,
+				       int32_t page_size, struct coffer_slice paging,
+				       struct coffer_client_result *res)
+{
+	result_init(res);
+	return query_page(c, cql, page_size, paging, res);
+}
+
+COFFER_RESULT coffer_client_query(struct coffer_client *c, const char *cql, int32_t page_size,
+				  struct coffer_client_result *res)
+{
+	result_init(res);
+	TRY(query_page(c, cql, page_size, coffer_slice_of(NULL, 0), res));
+	while (res->kind == COFFER_CLIENT_ROWS && res->paging_state.len) {
+		/* take_answer replaces paging_state: keep this page's own copy. */
+		struct coffer_slice st = res->paging_state;
+		TRY(query_page(c, cql, page_size, st, res));
+		if (res->kind == COFFER_CLIENT_ERROR)
 			break;
 	}
 	return COFFER_OK;
-fail:
-	free(paging);
-	return rc;
+}
+
+COFFER_RESULT coffer_client_prepare(struct coffer_client *c, const char *cql,
+				    struct coffer_client_result *res)
+{
+	struct coffer_proto_request q;
+	struct coffer_proto_response r;
+	size_t size;
+	result_init(res);
+	request_init(&q, COFFER_PROTO_OP_PREPARE, CLIENT_STREAM);
+	q.u.prepare.query = coffer_slice_str(cql);
+	TRY(send_request(c, &q, &r, &size));
+	TRY(take_answer(c, res, &r, size));
+	ENSURE(res->kind == COFFER_CLIENT_ERROR || res->kind == COFFER_CLIENT_PREPARED,
+	       COFFER_E_PROTOCOL, "PREPARE answered with result kind %d", (int)res->kind);
+	return COFFER_OK;
+}
+
+static COFFER_RESULT check_stream(int16_t stream)
+{
+	ENSURE(stream > CLIENT_STREAM && stream <= COFFER_CLIENT_MAX_STREAM, COFFER_E_INVALID,
+	       "stream %d is not one of COPY's (2..%d)", stream, COFFER_CLIENT_MAX_STREAM);
+	return COFFER_OK;
+}
+
+COFFER_RESULT coffer_client_send_execute(struct coffer_client *c, int16_t stream,
+					 struct coffer_slice id,
+					 const struct coffer_proto_value *values, uint16_t n)
+{
+	struct coffer_proto_request q;
+	TRY(check_stream(stream));
+	request_init(&q, COFFER_PROTO_OP_EXECUTE, stream);
+	q.u.execute.id = id;
+	q.u.execute.params.consistency = COFFER_PROTO_CL_ONE;
+	q.u.execute.params.page_size = -1;
+	q.u.execute.params.flags = n ? COFFER_PROTO_QF_VALUES : 0;
+	q.u.execute.params.n_values = n;
+	q.u.execute.params.values = values;
+	TRY(coffer_proto_request_encode(&c->out, &q));
+	return flush_out(c);
+}
+
+COFFER_RESULT coffer_client_send_query(struct coffer_client *c, int16_t stream, const char *cql,
+				       int32_t page_size, struct coffer_slice paging)
+{
+	struct coffer_proto_request q;
+	TRY(check_stream(stream));
+	query_request(&q, stream, cql, page_size, paging);
+	TRY(coffer_proto_request_encode(&c->out, &q));
+	return flush_out(c);
+}
+
+COFFER_RESULT coffer_client_send_batch(struct coffer_client *c, int16_t stream, uint8_t type,
+				       struct coffer_slice id, size_t n_stmts,
+				       const struct coffer_proto_value *values, uint16_t n_values)
+{
+	struct coffer_proto_request q;
+	TRY(check_stream(stream));
+	ENSURE(n_stmts > 0 && n_stmts <= UINT16_MAX, COFFER_E_INVALID,
+	       "a batch of %zu statements", n_stmts);
+	struct coffer_proto_batch_stmt *st = coffer_xcalloc(n_stmts, sizeof(*st));
+	for (size_t i = 0; i < n_stmts; i++) {
+		st[i].kind = 1;
+		st[i].id = id;
+		st[i].n_values = n_values;
+		st[i].values = values + i * n_values;
+	}
+	request_init(&q, COFFER_PROTO_OP_BATCH, stream);
+	q.u.batch.type = type;
+	q.u.batch.n = (uint16_t)n_stmts;
+	q.u.batch.stmts = st;
+	q.u.batch.consistency = COFFER_PROTO_CL_ONE;
+	coffer_rc rc = coffer_proto_request_encode(&c->out, &q);
+	free(st);
+	TRY(rc);
+	return flush_out(c);
+}
+
+COFFER_RESULT coffer_client_recv(struct coffer_client *c, int16_t *stream,
+				 struct coffer_client_result *res)
+{
+	struct coffer_proto_response r;
+	size_t size;
+	result_init(res);
+	TRY(read_frame(c, 0, &r, &size));
+	*stream = r.stream;
+	return take_answer(c, res, &r, size);
 }
 
 void coffer_client_result_free(struct coffer_client_result *res)
@@ -581,4 +730,12 @@ const char *coffer_client_error_summary(uint32_t code)
 		if (error_names[i].code == code)
 			return error_names[i].summary;
 	return "Unknown error";
+}
+
+char *coffer_client_error_text(const struct coffer_client_result *r)
+{
+	return coffer_xasprintf("%s: Error from server: code=%04x [%s] message=\"%s\"",
+				coffer_client_error_class(r->error_code), r->error_code,
+				coffer_client_error_summary(r->error_code),
+				r->message ? r->message : "");
 }

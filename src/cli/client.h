@@ -46,6 +46,7 @@ enum coffer_client_kind {
 	COFFER_CLIENT_VOID = 1,
 	COFFER_CLIENT_ROWS = 2,
 	COFFER_CLIENT_SET_KEYSPACE = 3,
+	COFFER_CLIENT_PREPARED = 4,
 	COFFER_CLIENT_SCHEMA_CHANGE = 5,
 	COFFER_CLIENT_ERROR = 100,
 };
@@ -53,7 +54,8 @@ enum coffer_client_kind {
 struct coffer_client_result {
 	enum coffer_client_kind kind;
 	/* ROWS: n_columns names and types, n_rows * n_columns cells row by row;
-	 * a null cell has ptr == NULL. */
+	 * a null cell has ptr == NULL. PREPARED: the bind markers' names and
+	 * types (no rows). */
 	size_t n_columns;
 	const char **names;
 	const struct coffer_proto_type **types;
@@ -62,6 +64,8 @@ struct coffer_client_result {
 	const char *keyspace;  /* SET_KEYSPACE */
 	uint32_t error_code;   /* ERROR: enum coffer_cql_error */
 	const char *message;   /* ERROR: the server's message */
+	struct coffer_slice prepared_id;   /* PREPARED */
+	struct coffer_slice paging_state;  /* ROWS from query_page: empty on the last page */
 	struct coffer_arena arena;
 	size_t cap_rows;       /* internal */
 };
@@ -79,6 +83,42 @@ COFFER_RESULT coffer_client_query(struct coffer_client *c, const char *cql, int3
 				  struct coffer_client_result *res);
 void coffer_client_result_free(struct coffer_client_result *res);
 
+/* One page of a query: `paging` is empty for the first page, else the
+ * paging_state of the previous page's result (which must stay alive until
+ * this call returns). res->paging_state is empty on the last page. */
+COFFER_RESULT coffer_client_query_page(struct coffer_client *c, const char *cql,
+				       int32_t page_size, struct coffer_slice paging,
+				       struct coffer_client_result *res);
+
+/* PREPAREs a statement: a PREPARED result (prepared_id, and the bind
+ * markers as columns) or an ERROR result. */
+COFFER_RESULT coffer_client_prepare(struct coffer_client *c, const char *cql,
+				    struct coffer_client_result *res);
+
+/* Pipelining (COPY): requests go out at once on a caller-chosen stream in
+ * 2..COFFER_CLIENT_MAX_STREAM, one request per stream at a time, and their
+ * answers come back in any order through coffer_client_recv(). Values are
+ * borrowed for the call only. Never interleave with the calls above while
+ * answers are outstanding. */
+#define COFFER_CLIENT_MAX_STREAM 1024
+COFFER_RESULT coffer_client_send_execute(struct coffer_client *c, int16_t stream,
+					 struct coffer_slice id,
+					 const struct coffer_proto_value *values, uint16_t n);
+/* One page of a query (as coffer_client_query_page), answered through
+ * coffer_client_recv: COPY TO asks for the next page before writing out
+ * the one it has. */
+COFFER_RESULT coffer_client_send_query(struct coffer_client *c, int16_t stream, const char *cql,
+				       int32_t page_size, struct coffer_slice paging);
+/* A BATCH (type: enum coffer_proto_batch_type) of n_stmts executions of the
+ * prepared statement `id`, statement i binding values[i*n_values ..]. */
+COFFER_RESULT coffer_client_send_batch(struct coffer_client *c, int16_t stream, uint8_t type,
+				       struct coffer_slice id, size_t n_stmts,
+				       const struct coffer_proto_value *values, uint16_t n_values);
+/* Waits (up to the request timeout) for the next answer on a COPY stream;
+ * *stream says whose it is. *res as for coffer_client_query. */
+COFFER_RESULT coffer_client_recv(struct coffer_client *c, int16_t *stream,
+				 struct coffer_client_result *res);
+
 /* The cell at (row, col). */
 static inline struct coffer_slice coffer_client_cell(const struct coffer_client_result *r,
 						     size_t row, size_t col)
@@ -90,5 +130,8 @@ static inline struct coffer_slice coffer_client_cell(const struct coffer_client_
  * ("InvalidRequest") and the bracketed summary ("Invalid query"). */
 const char *coffer_client_error_class(uint32_t code);
 const char *coffer_client_error_summary(uint32_t code);
+/* An ERROR result as cqlsh prints it (heap, the caller frees):
+ * InvalidRequest: Error from server: code=2200 [Invalid query] message="..." */
+char *coffer_client_error_text(const struct coffer_client_result *r);
 
 #endif

@@ -36,7 +36,7 @@
 /* ---- helpers ------------------------------------------------------------------ */
 
 /* Runs a query; false with *msg set (heap) on a failure. */
-static bool query(struct coffer_shell *sh, const char *cql, struct coffer_client_result *res,
+bool coffer_shell_query(struct coffer_shell *sh, const char *cql, struct coffer_client_result *res,
 		  char **msg)
 {
 	if (coffer_client_query(sh->client, cql, SHELL_DESCRIBE_PAGE, res) != COFFER_OK) {
@@ -45,10 +45,7 @@ static bool query(struct coffer_shell *sh, const char *cql, struct coffer_client
 		return false;
 	}
 	if (res->kind == COFFER_CLIENT_ERROR) {
-		*msg = coffer_xasprintf("%s: Error from server: code=%04x [%s] message=\"%s\"",
-					coffer_client_error_class(res->error_code),
-					res->error_code,
-					coffer_client_error_summary(res->error_code), res->message);
+		*msg = coffer_client_error_text(res);
 		coffer_client_result_free(res);
 		return false;
 	}
@@ -61,7 +58,7 @@ static bool query(struct coffer_shell *sh, const char *cql, struct coffer_client
 }
 
 /* A cell as text (heap), quoted as a CQL literal when `quote`. */
-static char *cell_text(const struct coffer_client_result *r, size_t row, size_t col, bool quote)
+char *coffer_shell_cell_text(const struct coffer_client_result *r, size_t row, size_t col, bool quote)
 {
 	struct coffer_buf b = {0};
 	coffer_cli_format_value(r->types[col], coffer_client_cell(r, row, col), quote, &b, NULL);
@@ -71,7 +68,7 @@ static char *cell_text(const struct coffer_client_result *r, size_t row, size_t 
 }
 
 /* 'it''s' */
-static void put_literal(struct coffer_buf *b, const char *s)
+void coffer_shell_put_literal(struct coffer_buf *b, const char *s)
 {
 	coffer_buf_put_u8(b, '\'');
 	for (; *s; s++) {
@@ -92,7 +89,7 @@ static const char *const reserved[] = {
 	"use", "using", "view", "where", "with",
 };
 
-static void put_ident(struct coffer_buf *b, const char *s)
+void coffer_shell_put_ident(struct coffer_buf *b, const char *s)
 {
 	bool plain = *s && islower((unsigned char)*s);
 	for (const char *p = s; *p && plain; p++)
@@ -115,7 +112,7 @@ static void put_ident(struct coffer_buf *b, const char *s)
 
 /* Parses one identifier at *p (quoted exact, else folded to lower case) and
  * advances *p; NULL when there is none. */
-static char *parse_ident(const char **p)
+char *coffer_shell_parse_ident(const char **p)
 {
 	const char *s = *p;
 	struct coffer_buf b = {0};
@@ -197,8 +194,8 @@ static bool keyspace_cql(struct coffer_shell *sh, const char *ks, struct coffer_
 	struct coffer_buf q = {0};
 	coffer_buf_printf(&q, "SELECT durable_writes, replication FROM system_schema.keyspaces "
 			      "WHERE keyspace_name = ");
-	put_literal(&q, ks);
-	bool ok = query(sh, coffer_buf_cstr(&q), &r, msg);
+	coffer_shell_put_literal(&q, ks);
+	bool ok = coffer_shell_query(sh, coffer_buf_cstr(&q), &r, msg);
 	coffer_buf_free(&q);
 	if (!ok)
 		return false;
@@ -207,10 +204,10 @@ static bool keyspace_cql(struct coffer_shell *sh, const char *ks, struct coffer_
 		coffer_client_result_free(&r);
 		return false;
 	}
-	char *durable = cell_text(&r, 0, 0, false);
-	char *repl = cell_text(&r, 0, 1, true);
+	char *durable = coffer_shell_cell_text(&r, 0, 0, false);
+	char *repl = coffer_shell_cell_text(&r, 0, 1, true);
 	coffer_buf_printf(out, "CREATE KEYSPACE ");
-	put_ident(out, ks);
+	coffer_shell_put_ident(out, ks);
 	coffer_buf_printf(out, " WITH replication = %s AND durable_writes = %s;\n", repl,
 			  strcmp(durable, "False") == 0 ? "false" : "true");
 	free(durable);
@@ -219,18 +216,9 @@ static bool keyspace_cql(struct coffer_shell *sh, const char *ks, struct coffer_
 	return true;
 }
 
-struct col {
-	char *name;
-	char *kind;  /* partition_key, clustering, regular, static */
-	char *order; /* asc, desc, none */
-	char *type;
-	int position;
-	int rank;    /* sort class: 0 partition key, 1 clustering, 2 the rest */
-};
-
 static int cmp_col(const void *pa, const void *pb)
 {
-	const struct col *a = pa, *b = pb;
+	const struct coffer_shell_column *a = pa, *b = pb;
 	if (a->rank != b->rank)
 		return a->rank - b->rank;
 	if (a->rank < 2)
@@ -238,20 +226,72 @@ static int cmp_col(const void *pa, const void *pb)
 	return strcmp(a->name, b->name);
 }
 
+bool coffer_shell_table_columns(struct coffer_shell *sh, const char *ks, const char *t,
+				struct coffer_shell_column **out, size_t *count, char **msg)
+{
+	struct coffer_client_result cr;
+	struct coffer_buf q = {0};
+	struct coffer_shell_column *cols;
+	size_t n;
+	bool ok;
+
+	*out = NULL;
+	*count = 0;
+	coffer_buf_printf(&q, "SELECT column_name, kind, clustering_order, type, position "
+			      "FROM system_schema.columns WHERE keyspace_name = ");
+	coffer_shell_put_literal(&q, ks);
+	coffer_buf_printf(&q, " AND table_name = ");
+	coffer_shell_put_literal(&q, t);
+	ok = coffer_shell_query(sh, coffer_buf_cstr(&q), &cr, msg);
+	coffer_buf_free(&q);
+	if (!ok)
+		return false;
+
+	n = cr.n_rows;
+	cols = coffer_xcalloc(n ? n : 1, sizeof(*cols));
+	for (size_t i = 0; i < n; i++) {
+		char *pos = coffer_shell_cell_text(&cr, i, 4, false);
+		cols[i].name = coffer_shell_cell_text(&cr, i, 0, false);
+		cols[i].kind = coffer_shell_cell_text(&cr, i, 1, false);
+		cols[i].order = coffer_shell_cell_text(&cr, i, 2, false);
+		cols[i].type = coffer_shell_cell_text(&cr, i, 3, false);
+		cols[i].position = atoi(pos);
+		free(pos);
+		cols[i].rank = strcmp(cols[i].kind, "partition_key") == 0 ? 0
+			       : strcmp(cols[i].kind, "clustering") == 0 ? 1 : 2;
+	}
+	qsort(cols, n, sizeof(*cols), cmp_col);
+	coffer_client_result_free(&cr);
+	*out = cols;
+	*count = n;
+	return true;
+}
+
+void coffer_shell_columns_free(struct coffer_shell_column *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(cols[i].name);
+		free(cols[i].kind);
+		free(cols[i].order);
+		free(cols[i].type);
+	}
+	free(cols);
+}
+
 static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 		      struct coffer_buf *out, char **msg)
 {
-	struct coffer_client_result cr, tr;
+	struct coffer_client_result tr;
 	struct coffer_buf q = {0};
-	struct col *cols = NULL;
+	struct coffer_shell_column *cols = NULL;
 	size_t n = 0, npk = 0, nck = 0;
 
 	coffer_buf_printf(&q, "SELECT default_time_to_live, comment, custom_properties "
 			      "FROM system_schema_mcs.tables WHERE keyspace_name = ");
-	put_literal(&q, ks);
+	coffer_shell_put_literal(&q, ks);
 	coffer_buf_printf(&q, " AND table_name = ");
-	put_literal(&q, t);
-	bool ok = query(sh, coffer_buf_cstr(&q), &tr, msg);
+	coffer_shell_put_literal(&q, t);
+	bool ok = coffer_shell_query(sh, coffer_buf_cstr(&q), &tr, msg);
 	coffer_buf_free(&q);
 	if (!ok)
 		return false;
@@ -260,44 +300,25 @@ static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 		coffer_client_result_free(&tr);
 		return false;
 	}
-	coffer_buf_printf(&q, "SELECT column_name, kind, clustering_order, type, position "
-			      "FROM system_schema.columns WHERE keyspace_name = ");
-	put_literal(&q, ks);
-	coffer_buf_printf(&q, " AND table_name = ");
-	put_literal(&q, t);
-	ok = query(sh, coffer_buf_cstr(&q), &cr, msg);
-	coffer_buf_free(&q);
+	ok = coffer_shell_table_columns(sh, ks, t, &cols, &n, msg);
 	if (!ok) {
 		coffer_client_result_free(&tr);
 		return false;
 	}
-
-	n = cr.n_rows;
-	cols = coffer_xcalloc(n ? n : 1, sizeof(*cols));
 	for (size_t i = 0; i < n; i++) {
-		char *pos = cell_text(&cr, i, 4, false);
-		cols[i].name = cell_text(&cr, i, 0, false);
-		cols[i].kind = cell_text(&cr, i, 1, false);
-		cols[i].order = cell_text(&cr, i, 2, false);
-		cols[i].type = cell_text(&cr, i, 3, false);
-		cols[i].position = atoi(pos);
-		free(pos);
-		cols[i].rank = strcmp(cols[i].kind, "partition_key") == 0 ? 0
-			       : strcmp(cols[i].kind, "clustering") == 0 ? 1 : 2;
 		npk += cols[i].rank == 0;
 		nck += cols[i].rank == 1;
 	}
-	qsort(cols, n, sizeof(*cols), cmp_col);
 
 	coffer_buf_printf(out, "CREATE TABLE ");
-	put_ident(out, ks);
+	coffer_shell_put_ident(out, ks);
 	coffer_buf_put_u8(out, '.');
-	put_ident(out, t);
+	coffer_shell_put_ident(out, t);
 	coffer_buf_printf(out, " (\n");
 	bool inline_pk = npk == 1 && nck == 0;
 	for (size_t i = 0; i < n; i++) {
 		coffer_buf_printf(out, "    ");
-		put_ident(out, cols[i].name);
+		coffer_shell_put_ident(out, cols[i].name);
 		coffer_buf_printf(out, " %s", cols[i].type);
 		if (strcmp(cols[i].kind, "static") == 0)
 			coffer_buf_printf(out, " static");
@@ -314,7 +335,7 @@ static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 				coffer_buf_put_u8(out, ')');
 			if (i)
 				coffer_buf_printf(out, ", ");
-			put_ident(out, cols[i].name);
+			coffer_shell_put_ident(out, cols[i].name);
 		}
 		if (npk > 1 && nck == 0)
 			coffer_buf_put_u8(out, ')');
@@ -328,21 +349,21 @@ static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 		for (size_t i = npk; i < npk + nck && i < n; i++) {
 			if (i > npk)
 				coffer_buf_printf(out, ", ");
-			put_ident(out, cols[i].name);
+			coffer_shell_put_ident(out, cols[i].name);
 			coffer_buf_printf(out, " %s",
 					  strcmp(cols[i].order, "desc") == 0 ? "DESC" : "ASC");
 		}
 		coffer_buf_printf(out, ")");
 		sep = "\n    AND ";
 	}
-	char *ttl = cell_text(&tr, 0, 0, false);
+	char *ttl = coffer_shell_cell_text(&tr, 0, 0, false);
 	coffer_buf_printf(out, "%scomment = ", sep);
 	sep = "\n    AND ";
 	{
 		/* The raw text, not cqlsh's display form (which escapes newlines). */
 		struct coffer_slice c = coffer_client_cell(&tr, 0, 1);
 		char *raw = coffer_xstrndup(c.ptr ? (const char *)c.ptr : "", c.len);
-		put_literal(out, raw);
+		coffer_shell_put_literal(out, raw);
 		free(raw);
 	}
 	coffer_buf_printf(out, "%sdefault_time_to_live = %s", sep, *ttl ? ttl : "0");
@@ -358,14 +379,7 @@ static bool table_cql(struct coffer_shell *sh, const char *ks, const char *t,
 	coffer_buf_printf(out, ";\n");
 	free(ttl);
 
-	for (size_t i = 0; i < n; i++) {
-		free(cols[i].name);
-		free(cols[i].kind);
-		free(cols[i].order);
-		free(cols[i].type);
-	}
-	free(cols);
-	coffer_client_result_free(&cr);
+	coffer_shell_columns_free(cols, n);
 	coffer_client_result_free(&tr);
 	return true;
 }
@@ -380,9 +394,9 @@ static bool list_tables(struct coffer_shell *sh, const char *ks, char ***names, 
 	coffer_buf_printf(&q, "SELECT keyspace_name, table_name FROM system_schema.tables");
 	if (ks) {
 		coffer_buf_printf(&q, " WHERE keyspace_name = ");
-		put_literal(&q, ks);
+		coffer_shell_put_literal(&q, ks);
 	}
-	bool ok = query(sh, coffer_buf_cstr(&q), &r, msg);
+	bool ok = coffer_shell_query(sh, coffer_buf_cstr(&q), &r, msg);
 	coffer_buf_free(&q);
 	if (!ok)
 		return false;
@@ -391,9 +405,9 @@ static bool list_tables(struct coffer_shell *sh, const char *ks, char ***names, 
 	if (kss)
 		*kss = coffer_xcalloc(r.n_rows + 1, sizeof(char *));
 	for (size_t i = 0; i < r.n_rows; i++) {
-		(*names)[i] = cell_text(&r, i, 1, false);
+		(*names)[i] = coffer_shell_cell_text(&r, i, 1, false);
 		if (kss)
-			(*kss)[i] = cell_text(&r, i, 0, false);
+			(*kss)[i] = coffer_shell_cell_text(&r, i, 0, false);
 	}
 	coffer_client_result_free(&r);
 	return true;
@@ -409,12 +423,12 @@ static void free_names(char **names, size_t n)
 static bool keyspace_names(struct coffer_shell *sh, char ***names, size_t *n, char **msg)
 {
 	struct coffer_client_result r;
-	if (!query(sh, "SELECT keyspace_name FROM system_schema.keyspaces", &r, msg))
+	if (!coffer_shell_query(sh, "SELECT keyspace_name FROM system_schema.keyspaces", &r, msg))
 		return false;
 	*n = r.n_rows;
 	*names = coffer_xcalloc(r.n_rows + 1, sizeof(char *));
 	for (size_t i = 0; i < r.n_rows; i++)
-		(*names)[i] = cell_text(&r, i, 0, false);
+		(*names)[i] = coffer_shell_cell_text(&r, i, 0, false);
 	coffer_client_result_free(&r);
 	return true;
 }
@@ -534,16 +548,16 @@ static bool rest_is_empty(const char *p)
 }
 
 /* [ks.]t into *ks (NULL when absent) and *t. */
-static bool parse_qualified(const char **p, char **ks, char **t)
+bool coffer_shell_parse_qualified(const char **p, char **ks, char **t)
 {
 	*ks = NULL;
-	*t = parse_ident(p);
+	*t = coffer_shell_parse_ident(p);
 	if (!*t)
 		return false;
 	if (**p == '.') {
 		(*p)++;
 		*ks = *t;
-		*t = parse_ident(p);
+		*t = coffer_shell_parse_ident(p);
 		if (!*t) {
 			free(*ks);
 			*ks = NULL;
@@ -556,7 +570,7 @@ static bool parse_qualified(const char **p, char **ks, char **t)
 bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg)
 {
 	const char *p = args;
-	char *w = parse_ident(&p), *ks = NULL, *t = NULL;
+	char *w = coffer_shell_parse_ident(&p), *ks = NULL, *t = NULL;
 	bool ok = false;
 	*msg = NULL;
 	if (!w) {
@@ -569,7 +583,7 @@ bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg
 		   rest_is_empty(p)) {
 		ok = describe_tables(sh, msg);
 	} else if (strcmp(w, "keyspace") == 0 || strcmp(w, "schema") == 0) {
-		ks = parse_ident(&p);
+		ks = coffer_shell_parse_ident(&p);
 		if (!ks && sh->keyspace[0])
 			ks = coffer_xstrdup(sh->keyspace);
 		if (!ks || !rest_is_empty(p))
@@ -578,14 +592,14 @@ bool coffer_shell_describe(struct coffer_shell *sh, const char *args, char **msg
 		else
 			ok = describe_keyspace(sh, ks, msg);
 	} else if (strcmp(w, "table") == 0 || strcmp(w, "columnfamily") == 0) {
-		if (!parse_qualified(&p, &ks, &t) || !rest_is_empty(p))
+		if (!coffer_shell_parse_qualified(&p, &ks, &t) || !rest_is_empty(p))
 			*msg = coffer_xstrdup("Improper DESCRIBE TABLE command: give [keyspace.]table");
 		else
 			ok = describe_table(sh, ks ? ks : sh->keyspace, t, msg);
 	} else {
 		/* DESCRIBE name: a keyspace, else a table. */
 		p = args;
-		if (!parse_qualified(&p, &ks, &t) || !rest_is_empty(p)) {
+		if (!coffer_shell_parse_qualified(&p, &ks, &t) || !rest_is_empty(p)) {
 			*msg = coffer_xstrdup("Improper DESCRIBE command");
 		} else if (!ks) {
 			char *m2 = NULL;

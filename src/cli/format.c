@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -32,10 +33,12 @@
 #define C_NULL "\x1b[0;1;31m"
 #define C_PUNCT "\x1b[0;1;34m"
 
-/* Where formatted text goes: plain always, colored when wanted. */
+/* Where formatted text goes: plain always, colored when wanted. `exact`
+ * is COPY TO's mode: text unescaped, floats that read back bit for bit. */
 struct out {
 	struct coffer_buf *plain;
 	struct coffer_buf *colored;
+	bool exact;
 };
 
 static void emit(struct out *o, const char *color, const char *s, size_t n)
@@ -91,6 +94,8 @@ static void fmt_text(struct out *o, struct coffer_slice v, bool quote)
 		uint8_t ch = v.ptr[i];
 		if (ch == '\'' && quote)
 			coffer_buf_put(&b, "''", 2);
+		else if (o->exact)
+			coffer_buf_put_u8(&b, ch);
 		else if (ch == '\n')
 			coffer_buf_put(&b, "\\n", 2);
 		else if (ch == '\t')
@@ -119,8 +124,11 @@ static int64_t be_int(struct coffer_slice v)
 }
 
 /* cqlsh's format_floating_point_type: %g with the precision widened by the
- * digits left of the point, so 123.456 stays 123.456 at precision 5. */
-static void fmt_float(struct out *o, double d, int precision)
+ * digits left of the point, so 123.456 stays 123.456 at precision 5. In
+ * exact mode the precision grows further until the text reads back as the
+ * same float (single: `is_float`) or double: COPY must round-trip, where
+ * cqlsh's COPY loses digits past FLOATPRECISION/DOUBLEPRECISION. */
+static void fmt_float(struct out *o, double d, int precision, bool is_float)
 {
 	char s[64];
 	if (isnan(d)) {
@@ -137,6 +145,9 @@ static void fmt_float(struct out *o, double d, int precision)
 			precision += e + 1;
 	}
 	snprintf(s, sizeof(s), "%.*g", precision, d);
+	while (o->exact && precision < 17 &&
+	       (is_float ? (float)strtod(s, NULL) != (float)d : strtod(s, NULL) != d))
+		snprintf(s, sizeof(s), "%.*g", ++precision, d);
 	emits(o, C_NUM, s);
 }
 
@@ -310,7 +321,7 @@ static void fmt_any(const struct coffer_proto_type *t, struct coffer_slice v, bo
 			uint32_t u = coffer_load_u32(v.ptr);
 			float f;
 			memcpy(&f, &u, 4);
-			fmt_float(o, f, 5);
+			fmt_float(o, f, 5, true);
 			return;
 		}
 		break;
@@ -319,7 +330,7 @@ static void fmt_any(const struct coffer_proto_type *t, struct coffer_slice v, bo
 			uint64_t u = coffer_load_u64(v.ptr);
 			double d;
 			memcpy(&d, &u, 8);
-			fmt_float(o, d, 12);
+			fmt_float(o, d, 12, false);
 			return;
 		}
 		break;
@@ -403,6 +414,13 @@ static void fmt_any(const struct coffer_proto_type *t, struct coffer_slice v, bo
 void coffer_cli_format_value(const struct coffer_proto_type *t, struct coffer_slice v,
 			     bool quote, struct coffer_buf *plain, struct coffer_buf *colored)
 {
-	struct out o = {plain, colored};
+	struct out o = {plain, colored, false};
 	fmt_any(t, v, quote, &o);
+}
+
+void coffer_cli_format_csv(const struct coffer_proto_type *t, struct coffer_slice v,
+			   struct coffer_buf *out)
+{
+	struct out o = {out, NULL, true};
+	fmt_any(t, v, false, &o);
 }

@@ -6,6 +6,7 @@
  *
  * Exit status 2 means bad usage (an unknown command or option).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,14 +37,37 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
 }
 
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
 static int cmd_version(int argc, char **argv)
 {
+	if (wants_help(argc, argv)) {
+		printf("usage: coffer version\n\nPrints coffer's version.\n");
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "coffer version: unexpected argument '%s'\n", argv[1]);
+		return 2;
+	}
 	printf("coffer %s\n", COFFER_VERSION);
 	return 0;
 }
 
+/* `coffer help [COMMAND]`: the list, or COMMAND's own --help. */
 static int cmd_help(int argc, char **argv)
 {
+	if (argc > 1 && !wants_help(argc, argv))
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (strcmp(argv[1], commands[i].name) == 0 && commands[i].run != cmd_help) {
+				char *sub[] = {argv[1], "--help", NULL};
+				return commands[i].run(2, sub);
+			}
 	usage(stdout);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "cli/cli_internal.h"
+#include "db/db.h"
 #include "keys/keyring.h"
 #include "util/alloc.h"
 
@@ -30,21 +31,38 @@ static bool is_kms_refusal(coffer_rc rc)
 	return rc >= COFFER_E_KMS_NOT_FOUND || rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT;
 }
 
-/* Common options: --data DIR, --table ks.t, --help; dump's FILE may come
- * before or after them (GNU getopt permutes). Returns -1 to go on, else the
- * exit status. */
+/* Common options: --data DIR, --table ks.t, the KMS options, --help; dump's
+ * FILE may come before or after them (GNU getopt permutes). Returns -1 to go
+ * on, else the exit status. */
 struct op_opts {
-	const char *data;
 	const char *table;
 	const char *file;
+	struct coffer_offline_opts off;
 };
+
+/* What every offline command's usage ends with. */
+#define KMS_OPTIONS_USAGE \
+	"  --kms URL              a remote KMS (coffer-kms or AWS KMS) holding the keys, as\n" \
+	"                         cofferd's --kms; default: the embedded KMS in DIR/kms\n" \
+	"  --kms-credentials F    the coffer-service principal's access key (an AWS\n" \
+	"                         shared-credentials file), needed with --kms\n" \
+	"  --kms-profile P        its profile (default: default, else coffer-service)\n" \
+	"  --kms-region R         signing region (default local)\n" \
+	"  --kms-ca F             PEM trust anchors for an https KMS (default: system store)\n" \
+	"  --help                 this text\n"
 
 static int parse_op_opts(int argc, char **argv, const char *usage, bool want_file,
 			 struct op_opts *o)
 {
+	enum { O_KMS = 256, O_CREDS, O_PROFILE, O_REGION, O_CA };
 	static const struct option longopts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"table", required_argument, NULL, 't'},
+		{"kms", required_argument, NULL, O_KMS},
+		{"kms-credentials", required_argument, NULL, O_CREDS},
+		{"kms-profile", required_argument, NULL, O_PROFILE},
+		{"kms-region", required_argument, NULL, O_REGION},
+		{"kms-ca", required_argument, NULL, O_CA},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -53,8 +71,13 @@ static int parse_op_opts(int argc, char **argv, const char *usage, bool want_fil
 	int c;
 	while ((c = getopt_long(argc, argv, "d:t:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': o->data = optarg; break;
+		case 'd': o->off.data_dir = optarg; break;
 		case 't': o->table = optarg; break;
+		case O_KMS: o->off.kms_url = optarg; break;
+		case O_CREDS: o->off.kms_credentials = optarg; break;
+		case O_PROFILE: o->off.kms_profile = optarg; break;
+		case O_REGION: o->off.kms_region = optarg; break;
+		case O_CA: o->off.kms_ca = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -66,16 +89,27 @@ static int parse_op_opts(int argc, char **argv, const char *usage, bool want_fil
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (!o->data || (want_file && !o->file)) {
+	if (!o->off.data_dir || (want_file && !o->file)) {
 		fputs(usage, stderr);
+		return 2;
+	}
+	if (o->off.kms_url && !o->off.kms_credentials) {
+		fprintf(stderr, "coffer: --kms %s needs --kms-credentials FILE (the coffer-service "
+				"principal's access key)\n", o->off.kms_url);
+		return 2;
+	}
+	if (!o->off.kms_url && (o->off.kms_credentials || o->off.kms_profile ||
+				o->off.kms_region || o->off.kms_ca)) {
+		fprintf(stderr, "coffer: --kms-credentials, --kms-profile, --kms-region and --kms-ca "
+				"go with --kms URL\n");
 		return 2;
 	}
 	return -1;
 }
 
-static int open_offline(const char *cmd, const char *data, struct coffer_offline **out)
+static int open_offline(const char *cmd, const struct op_opts *o, struct coffer_offline **out)
 {
-	if (coffer_offline_open(data, out) != COFFER_OK) {
+	if (coffer_offline_open(&o->off, out) != COFFER_OK) {
 		fprintf(stderr, "coffer %s: %s: %s\n", cmd, coffer_rc_name(coffer_error_code()),
 			coffer_error_msg());
 		return 1;
@@ -83,7 +117,7 @@ static int open_offline(const char *cmd, const char *data, struct coffer_offline
 	return 0;
 }
 
-static bool table_selected(const struct coffer_offline_table *t, const char *want)
+static bool table_selected(const struct coffer_db_catalog_table *t, const char *want)
 {
 	if (!want)
 		return true;
@@ -99,14 +133,15 @@ static const char verify_usage[] =
 	"usage: coffer verify --data DIR [--table ks.t]\n"
 	"\n"
 	"Checks cofferd's files offline (stop cofferd first: the embedded KMS in\n"
-	"DIR/kms admits one user): for every table, the key registry (keys.reg, every\n"
+	"DIR/kms admits one user; or give the remote KMS with --kms): for every table, the key registry (keys.reg, every\n"
 	"record authenticated), the manifest, every SSTable (header, footer, index,\n"
 	"bloom filter, statistics and every data block's tag) and every commit-log\n"
 	"segment (every group's tag). Each problem is printed with its file and block.\n"
 	"Nothing is written.\n"
 	"\n"
-	"  --data DIR     cofferd's data directory\n"
-	"  --table ks.t   only this table\n"
+	"  --data DIR             cofferd's data directory\n"
+	"  --table ks.t           only this table\n"
+	KMS_OPTIONS_USAGE
 	"\n"
 	"Exit status: 0 all sound, 1 a problem found (or a table key the KMS refuses),\n"
 	"2 bad usage.\n";
@@ -127,12 +162,12 @@ int coffer_cli_verify(int argc, char **argv)
 	int r = parse_op_opts(argc, argv, verify_usage, false, &o);
 	if (r >= 0)
 		return r;
-	if (open_offline("verify", o.data, &off))
+	if (open_offline("verify", &o, &off))
 		return 1;
 	uint64_t problems = 0, files = 0, blocks = 0;
 	size_t seen = 0;
 	for (size_t i = 0; i < off->n_tables; i++) {
-		struct coffer_offline_table *t = &off->tables[i];
+		struct coffer_db_catalog_table *t = &off->tables[i];
 		if (!table_selected(t, o.table))
 			continue;
 		seen++;
@@ -178,16 +213,18 @@ static const char dump_usage[] =
 	"table under DIR/data offline (stop cofferd first) and prints its entries:\n"
 	"partition key, clustering, and cells with their timestamps, TTLs and\n"
 	"tombstones, one line each, grouped by data block or commit-log group.\n"
-	"It needs the table's KMS key (through the embedded KMS in DIR/kms) and\n"
+	"It needs the table's KMS key (through the embedded KMS in DIR/kms, or a remote\n"
+	"KMS with --kms) and\n"
 	"refuses when the KMS will not unwrap the table key. Every block is\n"
 	"authenticated before any of its entries is printed.\n"
 	"\n"
-	"  --data DIR     cofferd's data directory\n"
+	"  --data DIR             cofferd's data directory\n"
+	KMS_OPTIONS_USAGE
 	"\n"
 	"Exit status: 0 done, 1 a refusal or a damaged file, 2 bad usage.\n";
 
 struct dump_ctx {
-	const struct coffer_offline_table *t;
+	const struct coffer_db_catalog_table *t;
 	uint64_t block;
 	bool any;
 	uint64_t entries;
@@ -296,7 +333,7 @@ static bool on_entry(void *arg, const struct coffer_dump_entry *e)
 		break;
 	case COFFER_DUMP_STATIC_CELL:
 	case COFFER_DUMP_CELL: {
-		const char *name = coffer_offline_column_name(dc->t, e->column);
+		const char *name = coffer_db_catalog_column_name(dc->t, e->column);
 		const struct coffer_column *c = name ? coffer_tabledef_column(d, name, true) : NULL;
 		if (e->kind == COFFER_DUMP_STATIC_CELL) {
 			coffer_buf_printf(b, " static");
@@ -333,7 +370,7 @@ static bool on_entry(void *arg, const struct coffer_dump_entry *e)
 }
 
 /* The table a file belongs to: its directory is the storage id without dashes. */
-static struct coffer_offline_table *table_of_file(struct coffer_offline *o, const char *path,
+static struct coffer_db_catalog_table *table_of_file(struct coffer_offline *o, const char *path,
 						  const char **base)
 {
 	const char *slash = strrchr(path, '/');
@@ -364,13 +401,13 @@ int coffer_cli_dump(int argc, char **argv)
 	int r = parse_op_opts(argc, argv, dump_usage, true, &o);
 	if (r >= 0)
 		return r;
-	if (open_offline("dump", o.data, &off))
+	if (open_offline("dump", &o, &off))
 		return 1;
 	const char *base;
-	struct coffer_offline_table *t = table_of_file(off, o.file, &base);
+	struct coffer_db_catalog_table *t = table_of_file(off, o.file, &base);
 	if (!t) {
 		fprintf(stderr, "coffer dump: %s: not a file of any table in %s/data (expected "
-				"DIR/data/<storage id>/SST-<id>.db or CL-<id>.log)\n", o.file, o.data);
+				"DIR/data/<storage id>/SST-<id>.db or CL-<id>.log)\n", o.file, o.off.data_dir);
 		coffer_offline_close(off);
 		return 1;
 	}
@@ -399,15 +436,19 @@ int coffer_cli_dump(int argc, char **argv)
 /* ---- keys status ------------------------------------------------------------------- */
 
 static const char keys_usage[] =
-	"usage: coffer keys status --data DIR [--table ks.t]\n"
+	"usage: coffer keys status --data DIR [--table ks.t] [--kms URL --kms-credentials F]\n"
 	"\n"
 	"For each table (offline; stop cofferd first): the KMS key protecting its\n"
-	"table key, that key's state (DescribeKey), the table key version, the number\n"
-	"of live data keys in its key registry, and the table's status\n"
-	"(ACTIVE, or INACCESSIBLE_ENCRYPTION_CREDENTIALS with the KMS error).\n"
+	"table key, that key's state (DescribeKey), the table key version and the\n"
+	"number of live data keys in its key registry (both need the table key\n"
+	"unwrapped), and the table's status as cofferd stored it in the catalog\n"
+	"(ACTIVE, INACCESSIBLE_ENCRYPTION_CREDENTIALS, ...). A line below a table\n"
+	"says why when its key cannot be unwrapped now or its stored status is not\n"
+	"ACTIVE.\n"
 	"\n"
-	"  --data DIR     cofferd's data directory\n"
-	"  --table ks.t   only this table\n"
+	"  --data DIR             cofferd's data directory\n"
+	"  --table ks.t           only this table\n"
+	KMS_OPTIONS_USAGE
 	"\n"
 	"Exit status: 0 every table's key is usable, 1 otherwise, 2 bad usage.\n";
 
@@ -423,7 +464,8 @@ static const char *key_state_name(enum coffer_key_state s)
 
 int coffer_cli_keys(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		fputs(keys_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
@@ -437,14 +479,14 @@ int coffer_cli_keys(int argc, char **argv)
 	int r = parse_op_opts(argc - 1, argv + 1, keys_usage, false, &o);
 	if (r >= 0)
 		return r;
-	if (open_offline("keys status", o.data, &off))
+	if (open_offline("keys status", &o, &off))
 		return 1;
 	int status = 0;
 	size_t seen = 0;
 	printf("%-24s %-76s %-16s %-10s %-9s %s\n", "table", "kms_key", "key_state", "tk_version",
 	       "data_keys", "status");
 	for (size_t i = 0; i < off->n_tables; i++) {
-		struct coffer_offline_table *t = &off->tables[i];
+		struct coffer_db_catalog_table *t = &off->tables[i];
 		if (!table_selected(t, o.table))
 			continue;
 		seen++;
@@ -467,9 +509,11 @@ int coffer_cli_keys(int argc, char **argv)
 			status = 1;
 		}
 		printf("%-24s %-76s %-16s %-10s %-9s %s\n", name, t->kms_key_arn, state, version, keys,
-		       rc == COFFER_OK ? "ACTIVE" : "INACCESSIBLE_ENCRYPTION_CREDENTIALS");
+		       t->status);
 		if (why[0])
 			printf("  cannot unwrap the table key of %s: %s\n", name, why);
+		if (t->status_reason)
+			printf("  stored status %s: %s\n", t->status, t->status_reason);
 	}
 	if (o.table && !seen) {
 		fprintf(stderr, "coffer keys status: no table %s in the catalog\n", o.table);

@@ -292,7 +292,7 @@ static const char *skip_space(const char *s)
 static bool is_shell_command(const char *s)
 {
 	static const char *const words[] = {"exit", "quit", "help", "?", "expand", "describe",
-					    "desc", "source", "clear", "cls"};
+					    "desc", "source", "clear", "cls", "copy"};
 	s = skip_space(s);
 	size_t n = first_word(s);
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -314,6 +314,12 @@ static const char help_text[] =
 	"  DESCRIBE TABLE [ks.]t         CQL that recreates the table\n"
 	"  EXPAND [ON|OFF]               one block per row (vertical output), or show the mode\n"
 	"  SOURCE 'file'                 run the statements in a file\n"
+	"  COPY [ks.]t [(cols)] TO 'f.csv' [WITH HEADER = true AND ...]\n"
+	"                                export a table to CSV (a progress bar on a terminal)\n"
+	"  COPY [ks.]t [(cols)] FROM 'f.csv' [WITH ...]\n"
+	"                                import CSV into a table; options: HEADER, DELIMITER,\n"
+	"                                QUOTE, NULL, PAGESIZE, MAXROWS, SKIPROWS, MAXBATCHSIZE,\n"
+	"                                MAXINFLIGHTMESSAGES, MAXPARSEERRORS, MAXINSERTERRORS\n"
 	"  HELP                          this text\n"
 	"  EXIT | QUIT                   leave the shell (or press Ctrl-D)\n"
 	"\n"
@@ -394,6 +400,7 @@ static void run_cql(struct runner *rn, int line, const char *cql)
 {
 	struct coffer_shell *sh = rn->sh;
 	struct coffer_client_result res;
+	char *msg;
 	if (coffer_client_query(sh->client, cql, SHELL_PAGE_SIZE, &res) != COFFER_OK) {
 		report(rn, line, "ConnectionError: %s", coffer_error_msg());
 		rn->fatal = true;
@@ -403,9 +410,9 @@ static void run_cql(struct runner *rn, int line, const char *cql)
 	}
 	switch (res.kind) {
 	case COFFER_CLIENT_ERROR:
-		report(rn, line, "%s: Error from server: code=%04x [%s] message=\"%s\"",
-		       coffer_client_error_class(res.error_code), res.error_code,
-		       coffer_client_error_summary(res.error_code), res.message);
+		msg = coffer_client_error_text(&res);
+		report(rn, line, "%s", msg);
+		free(msg);
 		break;
 	case COFFER_CLIENT_ROWS:
 		coffer_shell_print_rows(sh, &res);
@@ -415,7 +422,8 @@ static void run_cql(struct runner *rn, int line, const char *cql)
 		break;
 	case COFFER_CLIENT_SCHEMA_CHANGE: {
 		/* A RESTORE it ran: its progress, until ACTIVE (progress.c). */
-		char ks[256], table[256], *msg = NULL;
+		char ks[256], table[256];
+		msg = NULL;
 		if (coffer_shell_restore_target(cql, sh->keyspace, ks, table) &&
 		    !coffer_shell_restore_progress(sh, ks, table, &msg))
 			report(rn, line, "%s", msg ? msg : "RestoreFailed");
@@ -448,6 +456,11 @@ static void run_statement(struct runner *rn, int line, const char *stmt)
 		cmd_expand(rn, line, s + n);
 	} else if (word_is(s, n, "source")) {
 		cmd_source(rn, line, s + n);
+	} else if (word_is(s, n, "copy")) {
+		char *msg = NULL;
+		if (!coffer_shell_copy(sh, s + n, &msg))
+			report(rn, line, "%s", msg ? msg : "COPY failed");
+		free(msg);
 	} else if (word_is(s, n, "describe") || word_is(s, n, "desc")) {
 		char *msg = NULL;
 		if (!coffer_shell_describe(sh, s + n, &msg))

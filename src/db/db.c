@@ -79,12 +79,6 @@
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
 
-#define CATALOG_MAGIC "CFCT"
-#define CATALOG_KEY_MAGIC "CFKY"
-#define CATALOG_FORMAT 3 /* 1: no table extras, grants or events; 2: no retired tables */
-#define CATALOG_KEY_FORMAT 1
-#define CATALOG_HEADER 13
-#define CATALOG_MAX_BYTES (256u << 20)
 #define NAME_MAX_BYTES 65535
 #define ROLE_LOGIN 1
 #define ROLE_SUPER 2
@@ -92,10 +86,6 @@
 #define SUPERUSER_NAME "coffer"
 #define GENERATED_PASSWORD_LEN 24
 
-static const struct coffer_key_context_pair catalog_ctx_pairs[] = {
-	{"coffer:purpose", "catalog"},
-};
-static const struct coffer_key_context catalog_ctx = {catalog_ctx_pairs, 1};
 
 const char *coffer_table_status_name(enum coffer_table_status s)
 {
@@ -739,7 +729,7 @@ static COFFER_RESULT decode_extras(struct coffer_db *db, struct coffer_reader *r
 	return COFFER_OK;
 }
 
-static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p, uint8_t format)
+COFFER_RESULT db_catalog_decode(struct coffer_db *db, struct coffer_slice p, uint8_t format)
 {
 	struct coffer_reader r;
 	uint64_t nks;
@@ -776,29 +766,12 @@ static COFFER_RESULT decode_payload(struct coffer_db *db, struct coffer_slice p,
 static COFFER_RESULT load_catalog(struct coffer_db *db, const char *path)
 {
 	coffer_rc rc;
-	struct coffer_buf file = {0}, pt;
+	struct coffer_buf pt;
+	uint8_t format;
+	uint64_t version;
 	coffer_buf_init_secure(&pt);
-	TRY_FAIL(coffer_fs_read_all(path, CATALOG_MAX_BYTES, &file));
-	ENSURE_FAIL(file.len >= CATALOG_HEADER + COFFER_AEAD_NONCE_BYTES + COFFER_AEAD_TAG_BYTES &&
-			    memcmp(file.ptr, CATALOG_MAGIC, 4) == 0,
-		    COFFER_E_CORRUPT, "not a coffer catalog (bad magic or truncated)");
-	ENSURE_FAIL(file.ptr[4] >= 1 && file.ptr[4] <= CATALOG_FORMAT, COFFER_E_CORRUPT, "unknown catalog format %u",
-		    file.ptr[4]);
-	uint64_t version = coffer_load_u64(file.ptr + 5);
-	size_t ct_len = file.len - CATALOG_HEADER - COFFER_AEAD_NONCE_BYTES - COFFER_AEAD_TAG_BYTES;
-	struct coffer_buf aad = {0};
-	coffer_buf_put(&aad, "coffer:catalog", 14);
-	coffer_buf_put(&aad, file.ptr, CATALOG_HEADER);
-	uint8_t *out = coffer_buf_extend(&pt, ct_len ? ct_len : 1);
-	const uint8_t *ct = file.ptr + CATALOG_HEADER + COFFER_AEAD_NONCE_BYTES;
-	rc = coffer_aead_open(db->catalog_key.ptr, file.ptr + CATALOG_HEADER, coffer_buf_slice(&aad),
-			      coffer_slice_of(ct, ct_len), ct + ct_len, out);
-	coffer_buf_free(&aad);
-	if (rc != COFFER_OK)
-		BAIL_FAIL(COFFER_E_CORRUPT, "the catalog does not authenticate (tampered, truncated or "
-					    "sealed under another key)");
-	pt.len = ct_len;
-	rc = decode_payload(db, coffer_buf_slice(&pt), file.ptr[4]);
+	TRY_FAIL(db_catalog_unseal(&db->catalog_key, path, &pt, &format, &version));
+	rc = db_catalog_decode(db, coffer_buf_slice(&pt), format);
 	if (rc != COFFER_OK) {
 		rc = coffer_error_set(COFFER_E_CORRUPT, COFFER_WHERE, "%s", coffer_error_msg());
 		goto fail;
@@ -807,7 +780,6 @@ static COFFER_RESULT load_catalog(struct coffer_db *db, const char *path)
 fail:
 	if (rc != COFFER_OK)
 		coffer_error_wrap("catalog %s: ", path);
-	coffer_buf_free(&file);
 	coffer_buf_free(&pt);
 	return rc;
 }
@@ -833,11 +805,11 @@ static COFFER_RESULT catalog_key_call(struct coffer_db *db, struct coffer_slice 
 		coffer_rc rc;
 		attempts++;
 		if (wrapped.len)
-			rc = coffer_key_provider_decrypt(db->cfg.provider, wrapped, &catalog_ctx, NULL, NULL,
+			rc = coffer_key_provider_decrypt(db->cfg.provider, wrapped, &db_catalog_ctx, NULL, NULL,
 							 &db->catalog_key, arn);
 		else
 			rc = coffer_key_provider_generate_data_key(db->cfg.provider, db->service_key,
-								   &catalog_ctx, NULL, &db->catalog_key,
+								   &db_catalog_ctx, NULL, &db->catalog_key,
 								   blob, arn);
 		if (rc == COFFER_OK || !kms_unreachable(rc))
 			return rc;
@@ -877,14 +849,8 @@ static COFFER_RESULT catalog_key(struct coffer_db *db, bool *created)
 		goto fail; /* done */
 	}
 	TRY_FAIL(coffer_fs_read_all(path, 1u << 16, &file));
-	struct coffer_reader r;
 	struct coffer_slice b;
-	coffer_reader_init(&r, coffer_buf_slice(&file), "catalog key");
-	ENSURE_FAIL(file.len > 5 && memcmp(file.ptr, CATALOG_KEY_MAGIC, 4) == 0 && file.ptr[4] == CATALOG_KEY_FORMAT,
-		    COFFER_E_CORRUPT, "not a coffer catalog key file");
-	TRY_FAIL(coffer_reader_skip(&r, 5));
-	TRY_FAIL(coffer_reader_lenbytes(&r, COFFER_KEY_PROVIDER_MAX_BLOB, &b));
-	TRY_FAIL(coffer_reader_end(&r));
+	TRY_FAIL(db_catalog_key_blob(coffer_buf_slice(&file), &b));
 	TRY_FAIL(catalog_key_call(db, b, NULL, arn));
 fail:
 	if (rc != COFFER_OK)
@@ -987,6 +953,21 @@ static void open_tables(struct coffer_db *db, struct db_event ***evs, size_t *n_
 	}
 }
 
+void db_init_bare(struct coffer_db *db)
+{
+	pthread_rwlock_init(&db->schema_lock, NULL);
+	db_prepared_cache_init(&db->prepared, db->cfg.prepared_max_entries, db->cfg.prepared_max_bytes);
+	pthread_mutex_init(&db->health_mu, NULL);
+	pthread_cond_init(&db->health_cv, NULL);
+	if (!db->events)
+		db->events = coffer_xcalloc(DB_EVENTS_MAX, sizeof(*db->events));
+	for (size_t i = 0; i < DB_DML_LOCKS; i++)
+		pthread_mutex_init(&db->dml_locks[i], NULL);
+	db_batchlog_init(db);
+	db_pitr_init(db);
+	coffer_catalog_init(&db->catalog);
+}
+
 COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_db **out)
 {
 	coffer_rc rc;
@@ -1003,21 +984,11 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	db->cfg.superuser_password = NULL; /* never kept */
 	db->log = cfg->log ? cfg->log : coffer_log_null();
 	db->clock = cfg->clock ? cfg->clock : coffer_clock_system();
-	pthread_rwlock_init(&db->schema_lock, NULL);
-	db_prepared_cache_init(&db->prepared, cfg->prepared_max_entries, cfg->prepared_max_bytes);
-	pthread_mutex_init(&db->health_mu, NULL);
-	pthread_cond_init(&db->health_cv, NULL);
+	db_init_bare(db);
 	db->notify_webhook = cfg->notify_webhook && *cfg->notify_webhook ? coffer_xstrdup(cfg->notify_webhook) : NULL;
 	db->notify_command = cfg->notify_command && *cfg->notify_command ? coffer_xstrdup(cfg->notify_command) : NULL;
 	db->cfg.notify_webhook = db->notify_webhook;
 	db->cfg.notify_command = db->notify_command;
-	if (!db->events)
-		db->events = coffer_xcalloc(DB_EVENTS_MAX, sizeof(*db->events));
-	for (size_t i = 0; i < DB_DML_LOCKS; i++)
-		pthread_mutex_init(&db->dml_locks[i], NULL);
-	db_batchlog_init(db);
-	db_pitr_init(db);
-	coffer_catalog_init(&db->catalog);
 	schema_dir = path_in(db, "schema");
 	data = path_in(db, "data");
 	cat = path_in(db, "schema/catalog.bin");

@@ -100,6 +100,38 @@ void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s,
 void coffer_db_table_desc(const struct coffer_tabledef *def, const char *storage_id,
 			  struct coffer_table_desc *out);
 
+/* ---- the catalog, read-only (catalog_read.c) ------------------------------
+ *
+ * For the offline tools (coffer verify, dump, keys status), with cofferd
+ * stopped: the catalog key is unwrapped once through `provider` (embedded
+ * or remote KMS), catalog.bin is opened and decoded by the same code
+ * cofferd uses, and nothing under DIR is written or opened for storage. */
+struct coffer_db_catalog_table {
+	const struct coffer_tabledef *def;
+	const char *kms_key_arn;       /* the KMS key its table key lives under */
+	const char *storage_id;        /* DIR/data/<storage id>/ */
+	const char *status;            /* as stored: "ACTIVE", "INACCESSIBLE_ENCRYPTION_CREDENTIALS", ... */
+	const char *status_reason;     /* why not ACTIVE, as stored; NULL when none */
+	struct coffer_table_desc desc; /* what storage needs to open it read-only */
+	const void *internal;
+};
+
+struct coffer_db_catalog {
+	struct coffer_db_catalog_table *tables; /* catalog order */
+	size_t n_tables;
+	struct coffer_db *db;          /* owns everything the tables point to */
+};
+
+/* Loads DIR/schema/catalog.{key,bin}. A KMS refusal of the catalog key
+ * comes back as the provider's error, wrapped with the key file's name.
+ * Free *out with coffer_db_catalog_free. */
+COFFER_RESULT coffer_db_catalog_load_readonly(const char *data_dir,
+					      struct coffer_key_provider *provider,
+					      struct coffer_db_catalog **out);
+/* The name of a table's storage column id, NULL for a dropped column. */
+const char *coffer_db_catalog_column_name(const struct coffer_db_catalog_table *t, uint32_t id);
+void coffer_db_catalog_free(struct coffer_db_catalog *c);
+
 /* Flushes every table's memtable (SIGTERM). */
 COFFER_RESULT coffer_db_flush_all(struct coffer_db *db);
 

@@ -152,6 +152,17 @@ struct db_prepared_cache {
 	uint64_t evictions;
 };
 
+/* The catalog files (db.c's file comment has their layout; catalog_read.c
+ * reads them, db.c writes them). */
+#define CATALOG_MAGIC "CFCT"
+#define CATALOG_KEY_MAGIC "CFKY"
+#define CATALOG_FORMAT 3 /* 1: no table extras, grants or events; 2: no retired tables */
+#define CATALOG_KEY_FORMAT 1
+#define CATALOG_HEADER 13
+#define CATALOG_MAX_BYTES (256u << 20)
+/* The encryption context of the catalog data key. */
+extern const struct coffer_key_context db_catalog_ctx;
+
 struct coffer_db {
 	struct coffer_db_config cfg;
 	char *data_dir;
@@ -276,6 +287,20 @@ COFFER_RESULT db_role_check(struct coffer_db *db, struct coffer_slice user, stru
 
 /* (added by db.c, for exec_ddl.c; the caller holds schema_lock for writing) */
 struct db_table *db_table_new(struct coffer_tabledef *def); /* status ACTIVE, storage id = def id */
+/* (catalog_read.c) The KMS blob in catalog.key's bytes (borrowed from them). */
+COFFER_RESULT db_catalog_key_blob(struct coffer_slice file, struct coffer_slice *blob);
+/* (catalog_read.c) Reads catalog.bin at `path` and opens its seal with
+ * `key`: the payload into pt (a secure buffer the caller frees), its format
+ * and version counter. COFFER_E_CORRUPT for a file that is not a catalog or
+ * does not authenticate. */
+COFFER_RESULT db_catalog_unseal(const struct coffer_secret *key, const char *path,
+				struct coffer_buf *pt, uint8_t *format, uint64_t *version);
+/* (db.c) Decodes a catalog payload into an empty db (db_init_bare): host id,
+ * roles, keyspaces and tables, and the format-2 extras. Nothing is opened. */
+COFFER_RESULT db_catalog_decode(struct coffer_db *db, struct coffer_slice p, uint8_t format);
+/* (db.c) Initialises the locks, event array and catalog of a zeroed db;
+ * coffer_db_close frees it. */
+void db_init_bare(struct coffer_db *db);
 void db_table_free(struct db_table *t);                      /* closes the store; not the def */
 void db_tables_add(struct coffer_db *db, struct db_table *t);
 void db_tables_remove(struct coffer_db *db, struct db_table *t);

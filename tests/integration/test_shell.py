@@ -2,8 +2,8 @@
 aligned output, cqlsh-style errors and exit status, paging through many
 rows, DESCRIBE output that recreates a table, the password file and a
 refused login, TLS with certificate verification, and the interactive shell
-driven through a pseudo-terminal (prompt, continuation lines, EXPAND, the
----MORE--- pager, history)."""
+driven through a pseudo-terminal (prompt, continuation lines, EXPAND, COPY,
+the ---MORE--- pager, history). COPY's own cases are in test_copy.py."""
 import fcntl
 import os
 import pty
@@ -304,6 +304,17 @@ CREATE KEYSPACE d2 WITH replication = {'class': 'SingleRegionStrategy'};
         out = self.expect(fd, buf, "coffer:it> ")
         self.assertIn('InvalidRequest: Error from server: code=2200 [Invalid query] '
                       'message="unconfigured table nope"', out)
+        # COPY is a shell command: no ';' needed, the current keyspace applies,
+        # and on a terminal it ends with its summary line.
+        csv = os.path.join(self.tmp.name, "it.csv")
+        os.write(fd, ("COPY t (k, v) TO '%s' WITH HEADER = true\n" % csv).encode())
+        out = self.expect(fd, buf, "coffer:it> ")
+        self.assertRegex(out, r"1 rows exported in [0-9.]+ s \(\d+ rows/s\)")
+        with open(csv) as f:
+            self.assertEqual(f.read(), "k,v\n7,seven; or so\n")
+        os.write(fd, ("COPY t FROM '%s' WITH HEADER = true AND BOGUS = 1\n" % csv).encode())
+        out = self.expect(fd, buf, "coffer:it> ")
+        self.assertIn("Unrecognized COPY FROM option: BOGUS", out)
         os.write(fd, b"EXIT\n")
         _, status = os.waitpid(pid, 0)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
