@@ -375,6 +375,15 @@ class CopyTest(unittest.TestCase):
         self.assertIn("Improper COPY command", r.stderr)
         self.assertEqual(r.returncode, 1)
 
+    def test_system_table_export(self):
+        # System tables take no token(): COPY goes on without the progress fraction.
+        path = self.path("keyspaces.csv")
+        r = self.shell("-e", "COPY system_schema.keyspaces (keyspace_name, durable_writes) "
+                             "TO '%s'" % path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            self.assertIn("system_schema,True\n", f.read())
+
     def test_write_error_leaves_the_shell_usable(self):
         # The device fills up mid-export while the next page is on its way:
         # COPY fails naming the file, and the next statement gets its own answer.
