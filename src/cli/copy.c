@@ -451,6 +451,31 @@ static void put_table(struct coffer_buf *q, const struct copy_cmd *c)
 	coffer_shell_put_ident(q, c->table);
 }
 
+/* SELECT [token(pk), ]cols FROM ks.t into q (replacing it). token(pk)
+ * first: rows come in token order, so it says how far along we are. */
+static void build_select(struct coffer_buf *q, const struct copy_cmd *c,
+			 const struct copy_table *t, bool with_token)
+{
+	size_t nkey = 0;
+	coffer_buf_reset(q);
+	coffer_buf_printf(q, "SELECT ");
+	if (with_token) {
+		coffer_buf_printf(q, "token(");
+		for (size_t j = 0; j < t->n_schema; j++)
+			if (t->schema[j].rank == 0) {
+				coffer_buf_printf(q, nkey++ ? ", " : "");
+				coffer_shell_put_ident(q, t->schema[j].name);
+			}
+		coffer_buf_printf(q, "), ");
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		coffer_buf_printf(q, i ? ", " : "");
+		coffer_shell_put_ident(q, t->cols[i].c.name);
+	}
+	coffer_buf_printf(q, " FROM ");
+	put_table(q, c);
+}
+
 /* ---- COPY TO ---------------------------------------------------------------------- */
 
 static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
@@ -460,27 +485,13 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 	struct coffer_client_result res, prev;
 	FILE *f = NULL;
 	uint64_t rows = 0;
-	bool ok = false, pending = false;
-	size_t nkey = 0;
+	bool ok = false, pending = false, with_token = true;
 	int16_t stream;
 
 	memset(&prev, 0, sizeof(prev));
 	if (!load_table(sh, c, &t, msg))
 		goto out;
-	/* token(pk) first: rows come in token order, so it says how far we are. */
-	coffer_buf_printf(&q, "SELECT token(");
-	for (size_t j = 0; j < t.n_schema; j++)
-		if (t.schema[j].rank == 0) {
-			coffer_buf_printf(&q, nkey++ ? ", " : "");
-			coffer_shell_put_ident(&q, t.schema[j].name);
-		}
-	coffer_buf_printf(&q, ")");
-	for (size_t i = 0; i < t.n; i++) {
-		coffer_buf_printf(&q, ", ");
-		coffer_shell_put_ident(&q, t.cols[i].c.name);
-	}
-	coffer_buf_printf(&q, " FROM ");
-	put_table(&q, c);
+	build_select(&q, c, &t, true);
 
 	f = fopen(c->file, "w");
 	if (!f) {
@@ -512,6 +523,19 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 		}
 		coffer_client_result_free(&prev);
 		prev = res;
+		if (res.kind == COFFER_CLIENT_ERROR && with_token && !rows) {
+			/* System tables answer columns only: go on without the
+			 * progress fraction. */
+			with_token = false;
+			build_select(&q, c, &t, false);
+			if (coffer_client_send_query(sh->client, COPY_TO_STREAM, coffer_buf_cstr(&q),
+						     (int32_t)c->o.page_size,
+						     coffer_slice_of(NULL, 0)) != COFFER_OK)
+				goto conn_error;
+			pending = true;
+			continue;
+		}
+		size_t first = with_token ? 1 : 0; /* the first column that is the table's */
 		bool more = res.kind == COFFER_CLIENT_ROWS && res.paging_state.len &&
 			    (c->o.max_rows < 0 || rows + res.n_rows < (uint64_t)c->o.max_rows);
 		if (more && coffer_client_send_query(sh->client, COPY_TO_STREAM, coffer_buf_cstr(&q),
@@ -525,7 +549,7 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 			free(e);
 			goto out;
 		}
-		if (res.kind != COFFER_CLIENT_ROWS || res.n_columns != t.n + 1) {
+		if (res.kind != COFFER_CLIENT_ROWS || res.n_columns != t.n + first) {
 			*msg = coffer_xstrdup("unexpected answer to COPY's SELECT");
 			goto out;
 		}
@@ -534,11 +558,11 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 			if (c->o.max_rows >= 0 && rows >= (uint64_t)c->o.max_rows)
 				break;
 			struct coffer_slice tok = coffer_client_cell(&res, r, 0);
-			if (tok.len == 8)
+			if (with_token && tok.len == 8)
 				fraction = ((double)(int64_t)coffer_load_u64(tok.ptr) + 9.2233720368547758e18) /
 					   1.8446744073709552e19;
 			for (size_t i = 0; i < t.n; i++) {
-				struct coffer_slice v = coffer_client_cell(&res, r, i + 1);
+				struct coffer_slice v = coffer_client_cell(&res, r, i + first);
 				if (i)
 					coffer_buf_put_u8(&line, (uint8_t)c->o.delim);
 				if (!v.ptr) {
@@ -546,7 +570,7 @@ static bool copy_to(struct coffer_shell *sh, struct copy_cmd *c, char **msg)
 					continue;
 				}
 				coffer_buf_reset(&val);
-				coffer_cli_format_csv(res.types[i + 1], v, &val);
+				coffer_cli_format_csv(res.types[i + first], v, &val);
 				/* A value that reads like a null is quoted (invariant in the
 				 * file comment). */
 				bool like_null = val.len == strlen(c->o.null) &&

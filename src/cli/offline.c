@@ -73,7 +73,7 @@ static COFFER_RESULT open_remote(struct coffer_offline *o, const struct coffer_o
 								&akid, &secret);
 	}
 	if (rc != COFFER_OK) {
-		coffer_error_wrap("--kms-credentials %s: ", opts->kms_credentials);
+		coffer_error_wrap("--kms-credentials %s", opts->kms_credentials);
 		return rc;
 	}
 	struct coffer_kms_client_config cfg;
@@ -91,7 +91,7 @@ static COFFER_RESULT open_remote(struct coffer_offline *o, const struct coffer_o
 	free(akid);
 	coffer_secret_free(&secret);
 	if (rc != COFFER_OK)
-		coffer_error_wrap("--kms %s: ", opts->kms_url);
+		coffer_error_wrap("--kms %s", opts->kms_url);
 	return rc;
 }
 
@@ -107,7 +107,7 @@ static COFFER_RESULT open_embedded(struct coffer_offline *o)
 	kcfg.data_dir = o->kms_dir;
 	rc = coffer_kms_open(&kcfg, &o->kms);
 	if (rc != COFFER_OK) {
-		coffer_error_wrap("opening the embedded KMS (stop cofferd first: one engine at a time): ");
+		coffer_error_wrap("opening the embedded KMS (stop cofferd first: one engine at a time)");
 		return rc;
 	}
 	o->provider = coffer_key_provider_embedded(o->kms);

@@ -89,10 +89,10 @@ static COFFER_RESULT unwrap_key(struct coffer_db *db, struct coffer_key_provider
 	rc = coffer_key_provider_decrypt(provider, blob, &db_catalog_ctx, NULL, NULL,
 					 &db->catalog_key, arn);
 	if (rc != COFFER_OK)
-		coffer_error_wrap("cannot unwrap the catalog key: ");
+		coffer_error_wrap("cannot unwrap the catalog key");
 fail:
 	if (rc != COFFER_OK)
-		coffer_error_wrap("%s: ", path);
+		coffer_error_wrap("%s", path);
 	coffer_buf_free(&file);
 	return rc;
 }
@@ -120,7 +120,7 @@ COFFER_RESULT coffer_db_catalog_load_readonly(const char *data_dir,
 	if (rc == COFFER_OK)
 		rc = db_catalog_decode(db, coffer_buf_slice(&pt), format);
 	if (rc != COFFER_OK) {
-		coffer_error_wrap("catalog %s: ", cpath);
+		coffer_error_wrap("catalog %s", cpath);
 		goto fail;
 	}
 	db->catalog_version = version;

@@ -375,6 +375,39 @@ class CopyTest(unittest.TestCase):
         self.assertIn("Improper COPY command", r.stderr)
         self.assertEqual(r.returncode, 1)
 
+    def test_import_options(self):
+        # HEADER, DELIMITER, QUOTE, NULL, SKIPROWS, MAXROWS on CRLF input, and
+        # the same options written back by TO.
+        self.s.execute("CREATE TABLE cp.opts (k int PRIMARY KEY, t text, n int)")
+        path = self.write("opts.csv", "k|t|n\r\n"
+                                      "1|skipped|1\r\n"
+                                      "2|~a|b~~c~|N/A\r\n"
+                                      "3|~N/A~|30\r\n"
+                                      "\r\n"
+                                      "4||40\r\n"
+                                      "5|beyond maxrows|50\r\n")
+        opts = "HEADER = true AND DELIMITER = '|' AND QUOTE = '~' AND NULL = 'N/A'"
+        r = self.shell("-e", "COPY cp.opts (k, t, n) FROM '%s' WITH %s AND SKIPROWS = 1 AND "
+                             "MAXROWS = 3" % (path, opts))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = {x.k: (x.t, x.n) for x in self.s.execute("SELECT * FROM cp.opts")}
+        self.assertEqual(got, {2: ("a|b~c", None), 3: ("N/A", 30), 4: ("", 40)})
+        out = self.path("opts-out.csv")
+        r = self.shell("-e", "COPY cp.opts (k, t, n) TO '%s' WITH %s" % (out, opts))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, newline="") as f:
+            self.assertEqual(sorted(f.read().splitlines()),
+                             sorted(["k|t|n", "2|~a|b~~c~|N/A", "3|~N/A~|30", "4||40"]))
+
+    def test_system_table_export(self):
+        # System tables take no token(): COPY goes on without the progress fraction.
+        path = self.path("keyspaces.csv")
+        r = self.shell("-e", "COPY system_schema.keyspaces (keyspace_name, durable_writes) "
+                             "TO '%s'" % path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(path) as f:
+            self.assertIn("system_schema,True\n", f.read())
+
     def test_write_error_leaves_the_shell_usable(self):
         # The device fills up mid-export while the next page is on its way:
         # COPY fails naming the file, and the next statement gets its own answer.
