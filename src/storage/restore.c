@@ -148,7 +148,12 @@ static coffer_rc open_live(struct coffer_restore *r, const struct coffer_storage
 	pthread_mutex_unlock(&t->file_mu);
 	TRY(rc);
 	r->live = t;
+	/* "now" is never before a group already written (table_wall_now's floor,
+	 * should the clock have stepped back) */
 	int64_t lo = coffer_table_earliest_restorable(t), hi = coffer_clock_now_us(t->clock);
+	int64_t newest = __atomic_load_n(&t->last_wall, __ATOMIC_RELAXED);
+	if (newest > hi)
+		hi = newest;
 	r->at = at ? at : hi;
 	if (r->at < lo || r->at > hi) {
 		window_error(t->keyspace, t->name, r->at, lo, hi);

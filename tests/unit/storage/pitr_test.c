@@ -306,6 +306,24 @@ static void test_ttl_and_tombstones_exact(void **state)
 	coffer_table_close(t);
 }
 
+/* The wall clock stepping back does not reorder history: group times never
+ * go below one handed out before, and "now" covers every written group. */
+static void test_clock_steps_back(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	assert_int_equal(coffer_table_set_pitr(t, true, DAY), COFFER_OK);
+	coffer_manual_clock_advance(&e->clock, 10 * SEC);
+	put(t, "a", 1, "x", 1, "first", 10, 0);
+	int64_t high = now_us(e);
+	coffer_manual_clock_advance(&e->clock, -5 * SEC); /* NTP steps the clock back */
+	put(t, "b", 1, "x", 1, "second", 10, 0);          /* recorded at `high`, not 5 s earlier */
+	expect_restore(e, t, 0, "a:1,x:1=first\nb:1,x:1=second\n");
+	expect_restore(e, t, high, "a:1,x:1=first\nb:1,x:1=second\n");
+	expect_restore(e, t, high - 1, "");
+	coffer_table_close(t);
+}
+
 /* Backups stay readable after two key changes and with the first key disabled. */
 static void test_across_key_changes(void **state)
 {
@@ -944,6 +962,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_points_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_and_tombstones_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock_steps_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_across_key_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_while_key_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
