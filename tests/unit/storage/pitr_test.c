@@ -594,6 +594,9 @@ static void test_retire_with_pitr(void **state)
 	tick(e);
 	assert_int_equal(coffer_table_retire(t), COFFER_OK);
 	coffer_manual_clock_advance(&e->clock, SEC);
+	/* a retired directory is not opened as a table (that would append to it) */
+	assert_int_equal(coffer_table_open(&e->cfg, &e->desc, &t), COFFER_E_STATE);
+	assert_non_null(strstr(coffer_error_msg(), "retired"));
 	expect_restore(e, NULL, p1, "k:1,a:1=first\n");
 	expect_restore(e, NULL, 0, "k:1,a:1=second\n");
 	coffer_rc rc;
