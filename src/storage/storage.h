@@ -132,7 +132,8 @@ COFFER_RESULT coffer_table_create(const struct coffer_storage_config *cfg,
 				  struct coffer_table **out);
 /* Opens a table and recovers it: replays the commit log (a torn tail is
  * dropped; corruption elsewhere is COFFER_E_CORRUPT naming file and block).
- * A KMS refusal is returned as its COFFER_E_KMS_* code. */
+ * A KMS refusal is returned as its COFFER_E_KMS_* code. A retired directory
+ * (coffer_table_retire) is refused with COFFER_E_STATE. */
 COFFER_RESULT coffer_table_open(const struct coffer_storage_config *cfg,
 				const struct coffer_table_desc *desc, struct coffer_table **out);
 /* Stops background work and closes (no flush: the commit log has it). */
