@@ -17,8 +17,10 @@
  *
  * The destination gets new SSTables under its own data keys (dst's keyring,
  * so under dst's KMS key whatever the source's): each source SSTable is
- * copied entry by entry (decrypted block by block, re-encrypted) on worker
- * threads (one per CPU, at most 4; the base's SSTables are independent) while
+ * re-sealed block by block (sst_reseal: every block authenticated and
+ * decrypted with the source's data key, sealed unchanged under a new data
+ * key of dst; nothing decompressed or parsed) on worker threads (one per CPU,
+ * at most 4; the base's SSTables are independent) while
  * the calling thread gathers the log's entries (up to dst's memtable size at
  * a time), sorts them and writes them out likewise; one manifest commit then makes them all live
  * (durable: SSTables fsynced before it). Only the calling thread calls the
@@ -308,7 +310,7 @@ struct run {
 
 struct copy_tick {
 	struct run *run;
-	uint64_t file_bytes, file_entries, credited;
+	uint64_t credited; /* bytes of the SSTable counted in run->done */
 };
 
 static void report(struct run *run)
@@ -332,15 +334,12 @@ static void fail_run(struct run *run, coffer_rc rc)
 	pthread_mutex_unlock(&run->mu);
 }
 
-static void sst_tick(void *arg, uint64_t entries)
+static void sst_tick(void *arg, uint64_t bytes)
 {
 	struct copy_tick *c = arg;
-	if (!c->file_entries)
-		return;
-	uint64_t now = (uint64_t)((double)c->file_bytes * (double)entries / (double)c->file_entries);
-	if (now > c->credited) {
-		atomic_fetch_add(&c->run->done, now - c->credited);
-		c->credited = now;
+	if (bytes > c->credited) {
+		atomic_fetch_add(&c->run->done, bytes - c->credited);
+		c->credited = bytes;
 	}
 }
 
@@ -363,12 +362,8 @@ static void *copy_worker(void *arg)
 			fail_run(run, rc);
 			break;
 		}
-		struct copy_tick c = {run, s->size, s->stats.entries, 0};
-		if (s->stats.entries) {
-			struct iter *it = sst_iter(s);
-			rc = table_write_sst(run->dst, it, s->stats.partitions, sst_tick, &c, &ns);
-			it->ops->close(it);
-		}
+		struct copy_tick c = {run, 0};
+		rc = sst_reseal(s, run->dst, sst_tick, &c, &ns);
 		atomic_fetch_add(&run->done, s->size - c.credited);
 		sst_unref(s);
 		if (rc != COFFER_OK) {
