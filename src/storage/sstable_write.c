@@ -35,6 +35,11 @@
  *     written (keyring invariant 2).
  *  3. Entries are added in strictly increasing order (checked).
  *
+ * sst_reseal (point-in-time restore) writes the same layout from another
+ * SSTable: each block opened with that file's data key and sealed again,
+ * unchanged, under the new file's key; block lengths, and so every offset,
+ * are the same.
+ *
  *   OPEN ──add*──► OPEN ──finish──► DONE (renamed, fsynced)
  *     └────────────abort──────────► REMOVED (file and key deleted)
  */
