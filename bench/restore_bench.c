@@ -90,22 +90,15 @@ int main(int argc, char **argv)
 	char *cmd = coffer_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		return 1;
-	char *kdir = coffer_xasprintf("%s/kms", dir);
-	char *ddir = coffer_xasprintf("%s/data", dir);
-	struct coffer_kms_config kc;
-	coffer_kms_config_default(&kc);
-	kc.data_dir = kdir;
-	kc.audit_fd = -2;
-	struct coffer_kms *kms;
-	char svc[COFFER_KMS_ARN_MAX];
-	if (coffer_kms_open(&kc, &kms) != COFFER_OK || coffer_kms_service_key(kms, svc) != COFFER_OK)
+	struct bench_keys keys;
+	char *ddir;
+	if (bench_keys_open(dir, &keys, &ddir) != COFFER_OK)
 		return die("kms");
-	struct coffer_key_provider *prov = coffer_key_provider_embedded(kms);
-	struct coffer_key_cache *cache = coffer_key_cache_new(NULL);
+	const char *svc = keys.svc;
 	struct coffer_storage_config cfg = {
 		.data_dir = ddir,
-		.provider = prov,
-		.cache = cache,
+		.provider = keys.provider,
+		.cache = keys.cache,
 		.no_sync = true,
 		.block_bytes = 4096,
 		.no_compaction = true,
@@ -163,14 +156,11 @@ int main(int argc, char **argv)
 	       rows);
 	coffer_table_close(dst);
 	coffer_table_close(t);
-	coffer_key_cache_free(cache);
-	coffer_key_provider_free(prov);
-	coffer_kms_close(kms);
+	bench_keys_close(&keys);
 	free(values);
 	if (system(cmd) != 0)
 		return 1;
 	free(cmd);
-	free(kdir);
 	free(ddir);
 	return 0;
 }
