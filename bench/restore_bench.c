@@ -12,6 +12,7 @@
  * table's keys, flushed durably) and prints
  *
  *   restore: S MB of source (X MB SSTables, Y MB commit log) in T s: R MB/s
+ *   restore CPU: C s user+system (all threads): P MB per CPU-second
  *
  * where S is coffer_restore_total_bytes (the bytes of the source files the
  * restore reads) and MB = 10^6 bytes. DIR is wiped first and removed after.
@@ -19,12 +20,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_common.h"
 #include "kms/kms.h"
 #include "storage/storage.h"
 #include "util/alloc.h"
+
+/* User + system CPU seconds of the whole process (every thread). */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static int die(const char *what)
 {
@@ -78,22 +90,15 @@ int main(int argc, char **argv)
 	char *cmd = coffer_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		return 1;
-	char *kdir = coffer_xasprintf("%s/kms", dir);
-	char *ddir = coffer_xasprintf("%s/data", dir);
-	struct coffer_kms_config kc;
-	coffer_kms_config_default(&kc);
-	kc.data_dir = kdir;
-	kc.audit_fd = -2;
-	struct coffer_kms *kms;
-	char svc[COFFER_KMS_ARN_MAX];
-	if (coffer_kms_open(&kc, &kms) != COFFER_OK || coffer_kms_service_key(kms, svc) != COFFER_OK)
+	struct bench_keys keys;
+	char *ddir;
+	if (bench_keys_open(dir, &keys, &ddir) != COFFER_OK)
 		return die("kms");
-	struct coffer_key_provider *prov = coffer_key_provider_embedded(kms);
-	struct coffer_key_cache *cache = coffer_key_cache_new(NULL);
+	const char *svc = keys.svc;
 	struct coffer_storage_config cfg = {
 		.data_dir = ddir,
-		.provider = prov,
-		.cache = cache,
+		.provider = keys.provider,
+		.cache = keys.cache,
 		.no_sync = true,
 		.block_bytes = 4096,
 		.no_compaction = true,
@@ -133,10 +138,11 @@ int main(int argc, char **argv)
 	struct coffer_table_stats st;
 	coffer_table_stats(t, &st);
 	int last = -1;
-	double t0 = bench_now_s();
+	fprintf(stderr, "  restore starting (pid %ld)\n", (long)getpid());
+	double t0 = bench_now_s(), c0 = cpu_s();
 	if (coffer_restore_run(rs, dst, progress, &last) != COFFER_OK)
 		return die("restore");
-	double el = bench_now_s() - t0;
+	double el = bench_now_s() - t0, cpu = cpu_s() - c0;
 	coffer_restore_close(rs);
 	uint64_t log_bytes = total > st.sstable_bytes ? total - st.sstable_bytes : 0;
 	printf("restore: %.1f MB of source (%.1f MB SSTables, %.1f MB commit log) in %.2f s: %.1f MB/s\n",
@@ -144,18 +150,17 @@ int main(int argc, char **argv)
 	       (double)total / 1e6 / el);
 	struct coffer_table_stats ds;
 	coffer_table_stats(dst, &ds);
+	printf("restore CPU: %.2f s user+system (all threads): %.1f MB per CPU-second\n", cpu,
+	       (double)total / 1e6 / cpu);
 	printf("restored table: %zu SSTables, %.1f MB (rows %lld)\n", ds.sstables, (double)ds.sstable_bytes / 1e6,
 	       rows);
 	coffer_table_close(dst);
 	coffer_table_close(t);
-	coffer_key_cache_free(cache);
-	coffer_key_provider_free(prov);
-	coffer_kms_close(kms);
+	bench_keys_close(&keys);
 	free(values);
 	if (system(cmd) != 0)
 		return 1;
 	free(cmd);
-	free(kdir);
 	free(ddir);
 	return 0;
 }

@@ -164,24 +164,17 @@ int main(int argc, char **argv)
 			return 1;
 		free(cmd);
 	}
-	char *kdir = coffer_xasprintf("%s/kms", o.db);
-	char *ddir = coffer_xasprintf("%s/data", o.db);
-	struct coffer_kms_config kc;
-	coffer_kms_config_default(&kc);
-	kc.data_dir = kdir;
-	kc.audit_fd = -2;
-	struct coffer_kms *kms;
-	char svc[COFFER_KMS_ARN_MAX];
-	if (coffer_kms_open(&kc, &kms) != COFFER_OK || coffer_kms_service_key(kms, svc) != COFFER_OK) {
+	struct bench_keys keys;
+	char *ddir;
+	if (bench_keys_open(o.db, &keys, &ddir) != COFFER_OK) {
 		fprintf(stderr, "kms: %s\n", coffer_error_msg());
 		return 1;
 	}
-	struct coffer_key_provider *prov = coffer_key_provider_embedded(kms);
-	struct coffer_key_cache *cache = coffer_key_cache_new(NULL);
+	const char *svc = keys.svc;
 	struct coffer_storage_config cfg = {
 		.data_dir = ddir,
-		.provider = prov,
-		.cache = cache,
+		.provider = keys.provider,
+		.cache = keys.cache,
 		.no_sync = !o.sync,
 		.block_bytes = 4096,
 		.block_cache_bytes = 256u << 20,
@@ -258,12 +251,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.commit_writes, (unsigned long long)st.block_cache_hits,
 	       (unsigned long long)st.block_cache_misses);
 	coffer_table_close(t);
-	coffer_key_cache_free(cache);
-	coffer_key_provider_free(prov);
-	coffer_kms_close(kms);
+	bench_keys_close(&keys);
 	free(values);
 	free(list);
-	free(kdir);
 	free(ddir);
 	return status;
 }

@@ -44,7 +44,7 @@ enum coffer_key_purpose {
 	COFFER_KEY_PURPOSE_COMMITLOG = 1,
 	COFFER_KEY_PURPOSE_SSTABLE = 2,
 	COFFER_KEY_PURPOSE_MANIFEST = 3,
-	COFFER_KEY_PURPOSE_BACKUP = 4, /* retained artifacts (PITR) */
+	COFFER_KEY_PURPOSE_BACKUP = 4, /* the backup journal (PITR); retained files keep their own */
 };
 
 struct coffer_keyring_config {

@@ -801,6 +801,12 @@ static coffer_rc disable_fn(struct coffer_table *t, void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&t->file_mu);
+	if (atomic_load(&t->restores) > 0) {
+		/* checked under file_mu, where coffer_restore_open pins (restore.c) */
+		pthread_mutex_unlock(&t->file_mu);
+		BAIL(COFFER_E_STATE, "table %s.%s: a restore from its history is running; disable "
+		     "point-in-time recovery after it", t->keyspace, t->name);
+	}
 	struct backup *b = t->bk;
 	t->bk = NULL;
 	__atomic_store_n(&t->history_from, 0, __ATOMIC_RELAXED);
@@ -845,9 +851,6 @@ coffer_rc coffer_table_set_pitr(struct coffer_table *t, bool enabled, int64_t re
 		TRY(coffer_keyring_check(t->kr));
 		return commitlog_exclusive(t->clog, enable_fn, NULL);
 	}
-	ENSURE(atomic_load(&t->restores) == 0, COFFER_E_STATE,
-	       "table %s.%s: a restore from its history is running; disable point-in-time recovery after it",
-	       t->keyspace, t->name);
 	return commitlog_exclusive(t->clog, disable_fn, NULL);
 }
 
@@ -924,7 +927,7 @@ coffer_rc coffer_table_backup_expire(struct coffer_table *t)
 		return COFFER_OK; /* pinned by a restore: the next pass does it */
 	pthread_mutex_lock(&t->file_mu);
 	struct backup *b = t->bk;
-	if (!b)
+	if (!b || atomic_load(&t->restores) > 0) /* re-checked where restores pin */
 		goto out;
 	int64_t cutoff = coffer_clock_now_us(t->clock) - ret;
 	pthread_mutex_lock(&b->mu);

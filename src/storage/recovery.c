@@ -12,6 +12,7 @@
  *      of live files
  *   6. a new commit-log segment is started; the replayed memtable stays active
  *      and is flushed when full, like any other
+ *   (a retired directory, with a RETIRED marker, is refused: backup.c)
  *
  * Invariants:
  *  1. Every write acknowledged before the crash is in a live SSTable or in a
@@ -107,6 +108,16 @@ coffer_rc coffer_table_open(const struct coffer_storage_config *cfg, const struc
 	struct coffer_table *t = table_alloc(cfg, desc);
 	ENSURE_FAIL(coffer_fs_exists(t->dir), COFFER_E_NOT_FOUND, "table %s.%s (%s) does not exist",
 		    t->keyspace, t->name, t->table_id);
+	/* a retired directory is history, restorable into a new table, not a
+	 * table to append to (its commit log is part of what it restores) */
+	int64_t retired;
+	if (backup_read_retired(t, &retired) == COFFER_OK) {
+		char iso[32];
+		coffer_time_iso8601(retired, iso);
+		BAIL_FAIL(COFFER_E_STATE, "table %s.%s (%s) was retired at %s: restore it into a new table",
+			  t->keyspace, t->name, t->table_id, iso);
+	}
+	coffer_error_clear();
 	table_keyring_config(cfg, t, &kc);
 	TRY_FAIL(coffer_keyring_open(&kc, &t->kr));
 	TRY_FAIL(manifest_read(t, &m));

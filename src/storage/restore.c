@@ -17,10 +17,12 @@
  *
  * The destination gets new SSTables under its own data keys (dst's keyring,
  * so under dst's KMS key whatever the source's): each source SSTable is
- * copied entry by entry (decrypted block by block, re-encrypted) on worker
- * threads (one per CPU, at most 4; the base's SSTables are independent) while
- * the calling thread gathers the log's entries in memtables of dst's size and
- * writes them out likewise; one manifest commit then makes them all live
+ * re-sealed block by block (sst_reseal: every block authenticated and
+ * decrypted with the source's data key, sealed unchanged under a new data
+ * key of dst; nothing decompressed or parsed) on worker threads (one per CPU,
+ * at most 4; the base's SSTables are independent) while
+ * the calling thread gathers the log's entries (up to dst's memtable size at
+ * a time), sorts them and writes them out likewise; one manifest commit then makes them all live
  * (durable: SSTables fsynced before it). Only the calling thread calls the
  * progress callback. Entries are copied as stored: write timestamps, TTLs and
  * expiry, tombstones and static cells are kept as they were.
@@ -148,7 +150,12 @@ static coffer_rc open_live(struct coffer_restore *r, const struct coffer_storage
 	pthread_mutex_unlock(&t->file_mu);
 	TRY(rc);
 	r->live = t;
+	/* "now" is never before a group already written (table_wall_now's floor,
+	 * should the clock have stepped back) */
 	int64_t lo = coffer_table_earliest_restorable(t), hi = coffer_clock_now_us(t->clock);
+	int64_t newest = __atomic_load_n(&t->last_wall, __ATOMIC_RELAXED);
+	if (newest > hi)
+		hi = newest;
 	r->at = at ? at : hi;
 	if (r->at < lo || r->at > hi) {
 		window_error(t->keyspace, t->name, r->at, lo, hi);
@@ -303,7 +310,7 @@ struct run {
 
 struct copy_tick {
 	struct run *run;
-	uint64_t file_bytes, file_entries, credited;
+	uint64_t credited; /* bytes of the SSTable counted in run->done */
 };
 
 static void report(struct run *run)
@@ -327,15 +334,12 @@ static void fail_run(struct run *run, coffer_rc rc)
 	pthread_mutex_unlock(&run->mu);
 }
 
-static void sst_tick(void *arg, uint64_t entries)
+static void sst_tick(void *arg, uint64_t bytes)
 {
 	struct copy_tick *c = arg;
-	if (!c->file_entries)
-		return;
-	uint64_t now = (uint64_t)((double)c->file_bytes * (double)entries / (double)c->file_entries);
-	if (now > c->credited) {
-		atomic_fetch_add(&c->run->done, now - c->credited);
-		c->credited = now;
+	if (bytes > c->credited) {
+		atomic_fetch_add(&c->run->done, bytes - c->credited);
+		c->credited = bytes;
 	}
 }
 
@@ -358,12 +362,8 @@ static void *copy_worker(void *arg)
 			fail_run(run, rc);
 			break;
 		}
-		struct copy_tick c = {run, s->size, s->stats.entries, 0};
-		if (s->stats.entries) {
-			struct iter *it = sst_iter(s);
-			rc = table_write_sst(run->dst, it, s->stats.partitions, sst_tick, &c, &ns);
-			it->ops->close(it);
-		}
+		struct copy_tick c = {run, 0};
+		rc = sst_reseal(s, run->dst, sst_tick, &c, &ns);
 		atomic_fetch_add(&run->done, s->size - c.credited);
 		sst_unref(s);
 		if (rc != COFFER_OK) {
@@ -383,11 +383,111 @@ static void *copy_worker(void *arg)
 	return NULL;
 }
 
+/* The log's entries up to the restore point, gathered then sorted once: an
+ * array sort by the keys' 8-byte token prefix (entry_compare only on equal
+ * tokens) costs far less than skiplist inserts, which miss the cache on
+ * every comparison (perf: the memtable's cmp_node was a quarter of a
+ * restore's CPU). Equal keys are reconciled as the memtable would. */
+struct log_ent {
+	uint64_t tok;
+	struct coffer_slice k, v;
+};
+
+struct logbuf {
+	const struct coffer_table_schema *schema;
+	struct coffer_arena arena;
+	struct log_ent *e;
+	size_t n, cap;
+	size_t bytes;
+};
+
 static void put_fn(void *arg, int64_t time, struct coffer_slice k, struct coffer_slice v)
 {
 	(void)time;
-	memtable_put(arg, k, v);
+	struct logbuf *lb = arg;
+	if (lb->n == lb->cap) {
+		lb->cap = lb->cap ? lb->cap * 2 : 4096;
+		lb->e = coffer_xrealloc(lb->e, lb->cap * sizeof(*lb->e));
+	}
+	struct log_ent *e = &lb->e[lb->n++];
+	e->tok = k.len >= 8 ? coffer_load_u64(k.ptr) : 0;
+	e->k = coffer_slice_of(coffer_arena_memdup(&lb->arena, k.ptr, k.len), k.len);
+	e->v = coffer_slice_of(coffer_arena_memdup(&lb->arena, v.ptr, v.len), v.len);
+	lb->bytes += k.len + v.len + sizeof(*e);
 }
+
+static int log_cmp(const void *a, const void *b, void *schema)
+{
+	const struct log_ent *x = a, *y = b;
+	if (x->tok != y->tok)
+		return x->tok < y->tok ? -1 : 1;
+	return entry_compare(schema, x->k, y->k);
+}
+
+/* Sorts and keeps each key's winner (last write wins, as memtable_put). */
+static void log_sort(struct logbuf *lb)
+{
+	qsort_r(lb->e, lb->n, sizeof(*lb->e), log_cmp, (void *)lb->schema);
+	size_t w = 0;
+	for (size_t i = 0; i < lb->n; i++) {
+		if (w > 0 && log_cmp(&lb->e[w - 1], &lb->e[i], (void *)lb->schema) == 0) {
+			struct cell a, b;
+			if (entry_parse_value(lb->e[i].v, &a) != COFFER_OK ||
+			    entry_parse_value(lb->e[w - 1].v, &b) != COFFER_OK || cell_reconcile(&a, &b) > 0)
+				lb->e[w - 1] = lb->e[i];
+			continue;
+		}
+		lb->e[w++] = lb->e[i];
+	}
+	lb->n = w;
+}
+
+static void log_reset(struct logbuf *lb)
+{
+	coffer_arena_reset(&lb->arena);
+	lb->n = 0;
+	lb->bytes = 0;
+}
+
+/* An iterator over the sorted array (table_write_sst seeks to the start only). */
+struct log_iter {
+	struct iter it;
+	struct logbuf *lb;
+	size_t i;
+};
+
+static void log_iter_at(struct log_iter *li)
+{
+	li->it.valid = li->i < li->lb->n;
+	if (li->it.valid) {
+		li->it.key = li->lb->e[li->i].k;
+		li->it.value = li->lb->e[li->i].v;
+	}
+}
+
+static coffer_rc log_iter_seek(struct iter *it, struct coffer_slice key)
+{
+	struct log_iter *li = (struct log_iter *)it;
+	ENSURE(key.len == 0, COFFER_E_INTERNAL, "restore: the log iterator only starts at the beginning");
+	li->i = 0;
+	log_iter_at(li);
+	return COFFER_OK;
+}
+
+static coffer_rc log_iter_next(struct iter *it)
+{
+	struct log_iter *li = (struct log_iter *)it;
+	li->i++;
+	log_iter_at(li);
+	return COFFER_OK;
+}
+
+static void log_iter_close(struct iter *it)
+{
+	(void)it;
+}
+
+static const struct iter_ops log_iter_ops = {log_iter_seek, log_iter_next, log_iter_close};
 
 static bool same_schema(const struct coffer_table_schema *a, const struct coffer_table_schema *b)
 {
@@ -413,19 +513,21 @@ static void out_push(struct outlist *o, struct sstable *s)
 	o->s[o->n++] = s;
 }
 
-static coffer_rc write_memtable(struct coffer_table *dst, struct memtable *m, struct run *run)
+/* Writes the gathered log entries to a new SSTable of dst and empties lb. */
+static coffer_rc write_log(struct coffer_table *dst, struct logbuf *lb, struct run *run)
 {
-	if (memtable_count(m) == 0)
+	if (lb->n == 0)
 		return COFFER_OK;
+	log_sort(lb);
 	struct sstable *s;
-	struct iter *it = memtable_iter(m);
-	coffer_rc rc = table_write_sst(dst, it, memtable_count(m), NULL, NULL, &s);
-	it->ops->close(it);
+	struct log_iter li = {.it = {.ops = &log_iter_ops}, .lb = lb};
+	coffer_rc rc = table_write_sst(dst, &li.it, lb->n, NULL, NULL, &s);
 	if (rc == COFFER_OK) {
 		pthread_mutex_lock(&run->mu);
 		out_push(run->o, s);
 		pthread_mutex_unlock(&run->mu);
 	}
+	log_reset(lb);
 	return rc;
 }
 
@@ -445,7 +547,8 @@ coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
 {
 	coffer_rc rc = COFFER_OK;
 	struct outlist o = {0};
-	struct memtable *m = NULL;
+	struct logbuf lb = {.schema = &dst->schema};
+	coffer_arena_init(&lb.arena, 1 << 20);
 	ENSURE(same_schema(&r->src->schema, &dst->schema), COFFER_E_INVALID,
 	       "restore into %s.%s: its key shape differs from the source table's", dst->keyspace, dst->name);
 	ENSURE(dst != r->live, COFFER_E_INVALID, "restore: the destination is the source table");
@@ -467,24 +570,20 @@ coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
 	run.running -= nw - started; /* threads that could not start */
 	pthread_mutex_unlock(&run.mu);
 	/* meanwhile the log since the base, up to the restore point */
-	m = memtable_new(&dst->schema, dst->memtable_bytes);
 	for (size_t i = 0; i < r->n_seg && rc == COFFER_OK; i++) {
 		uint64_t torn;
 		char *path = commitlog_segment_path(r->src, r->segs[i]);
 		struct stat st;
 		uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 		free(path);
-		rc = commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, m, &torn);
-		if (rc == COFFER_OK && memtable_bytes(m) >= dst->memtable_bytes) {
-			rc = write_memtable(dst, m, &run);
-			memtable_free(m);
-			m = memtable_new(&dst->schema, dst->memtable_bytes);
-		}
+		rc = commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, &lb, &torn);
+		if (rc == COFFER_OK && lb.bytes >= dst->memtable_bytes)
+			rc = write_log(dst, &lb, &run);
 		atomic_fetch_add(&run.done, size);
 		report(&run);
 	}
 	if (rc == COFFER_OK)
-		rc = write_memtable(dst, m, &run);
+		rc = write_log(dst, &lb, &run);
 	if (rc != COFFER_OK)
 		fail_run(&run, rc);
 	if (started == 0) { /* no worker (one CPU, or none could start): copy here */
@@ -527,7 +626,8 @@ fail:
 	coffer_error_wrap("restoring %s.%s into %s.%s: ", r->src->keyspace, r->src->name, dst->keyspace,
 			  dst->name);
 out:
-	memtable_free(m);
+	coffer_arena_free(&lb.arena);
+	free(lb.e);
 	free(o.s);
 	pthread_cond_destroy(&run.cv);
 	pthread_mutex_destroy(&run.mu);

@@ -73,6 +73,9 @@ static coffer_rc load_meta(struct sstable *s)
 	TRY_FAIL(coffer_reader_u64(&r, &so));
 	TRY_FAIL(coffer_reader_u32(&r, &sl));
 	TRY_FAIL(coffer_reader_u64(&r, &nblocks));
+	s->index_off = io, s->index_len = il;
+	s->bloom_off = bo, s->bloom_len = bl;
+	s->stats_off = so, s->stats_len = sl;
 
 	/* statistics */
 	TRY_FAIL(read_frame(s, so, sl, BLOCK_STATS, 0, &raw, &pt));

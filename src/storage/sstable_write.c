@@ -35,6 +35,11 @@
  *     written (keyring invariant 2).
  *  3. Entries are added in strictly increasing order (checked).
  *
+ * sst_reseal (point-in-time restore) writes the same layout from another
+ * SSTable: each block opened with that file's data key and sealed again,
+ * unchanged, under the new file's key; block lengths, and so every offset,
+ * are the same.
+ *
  *   OPEN ──add*──► OPEN ──finish──► DONE (renamed, fsynced)
  *     └────────────abort──────────► REMOVED (file and key deleted)
  */
@@ -74,6 +79,13 @@ struct sst_writer {
 	struct coffer_buf last_pk;
 	struct sst_stats st;
 };
+
+static void ignore(coffer_rc rc)
+{
+	(void)rc;
+}
+
+static void writer_free(struct sst_writer *w);
 
 char *sst_path(const struct coffer_table *t, uint64_t id)
 {
@@ -224,6 +236,43 @@ static void writer_free(struct sst_writer *w)
 	free(w);
 }
 
+/* Seals the footer (layout above) into w's output. */
+static coffer_rc seal_footer(struct sst_writer *w, uint64_t io, uint32_t il, uint64_t bo, uint32_t bl,
+			     uint64_t so, uint32_t sl, uint64_t n_blocks)
+{
+	uint8_t pt[FOOTER_PT];
+	coffer_store_u64(pt, io);
+	coffer_store_u32(pt + 8, il);
+	coffer_store_u64(pt + 12, bo);
+	coffer_store_u32(pt + 20, bl);
+	coffer_store_u64(pt + 24, so);
+	coffer_store_u32(pt + 32, sl);
+	coffer_store_u64(pt + 36, n_blocks);
+	return block_seal(&w->bc, BLOCK_FOOTER, 0, coffer_slice_of(pt, sizeof(pt)), &w->out);
+}
+
+/* Ends the file after its sealed footer (in w->out): end magic, fsync,
+ * rename into place (invariant 1). Consumes w either way. */
+static coffer_rc commit_file(struct sst_writer *w, uint64_t *size)
+{
+	coffer_rc rc = COFFER_OK;
+	coffer_buf_put(&w->out, SST_END, 8);
+	TRY_FAIL(flush_out(w, true));
+	if (!w->t->no_sync)
+		TRY_FAIL(coffer_vfs_fsync(w->t->vfs, w->fd, w->tmp));
+	TRY_FAIL(coffer_vfs_rename(w->t->vfs, w->tmp, w->path));
+	if (!w->t->no_sync)
+		TRY_FAIL(coffer_vfs_sync_dir(w->t->vfs, w->t->dir));
+	*size = w->off;
+	coffer_vfs_close(w->t->vfs, w->fd);
+	w->fd = -1;
+	writer_free(w);
+	return COFFER_OK;
+fail:
+	sst_writer_abort(w);
+	return rc;
+}
+
 coffer_rc sst_writer_finish(struct sst_writer *w, uint64_t *size)
 {
 	coffer_rc rc = COFFER_OK;
@@ -245,37 +294,13 @@ coffer_rc sst_writer_finish(struct sst_writer *w, uint64_t *size)
 	coffer_buf_put_u64(&pt, w->st.tombstones);
 	coffer_buf_put_u64(&pt, w->st.data_blocks);
 	TRY_FAIL(emit(w, BLOCK_STATS, 0, coffer_buf_slice(&pt), false, &so, &sl));
-	coffer_buf_reset(&pt);
-	coffer_buf_put_u64(&pt, io);
-	coffer_buf_put_u32(&pt, il);
-	coffer_buf_put_u64(&pt, bo);
-	coffer_buf_put_u32(&pt, bl);
-	coffer_buf_put_u64(&pt, so);
-	coffer_buf_put_u32(&pt, sl);
-	coffer_buf_put_u64(&pt, w->n_blocks);
-	TRY_FAIL(block_seal(&w->bc, BLOCK_FOOTER, 0, coffer_buf_slice(&pt), &w->out));
-	coffer_buf_put(&w->out, SST_END, 8);
-	TRY_FAIL(flush_out(w, true));
-	if (!w->t->no_sync)
-		TRY_FAIL(coffer_vfs_fsync(w->t->vfs, w->fd, w->tmp));
-	TRY_FAIL(coffer_vfs_rename(w->t->vfs, w->tmp, w->path));
-	if (!w->t->no_sync)
-		TRY_FAIL(coffer_vfs_sync_dir(w->t->vfs, w->t->dir));
-	*size = w->off;
+	TRY_FAIL(seal_footer(w, io, il, bo, bl, so, sl, w->n_blocks));
 	coffer_buf_free(&pt);
-	coffer_vfs_close(w->t->vfs, w->fd);
-	w->fd = -1;
-	writer_free(w);
-	return COFFER_OK;
+	return commit_file(w, size);
 fail:
 	coffer_buf_free(&pt);
 	sst_writer_abort(w);
 	return rc;
-}
-
-static void ignore(coffer_rc rc)
-{
-	(void)rc;
 }
 
 void sst_writer_abort(struct sst_writer *w)
@@ -287,4 +312,82 @@ void sst_writer_abort(struct sst_writer *w)
 	ignore(coffer_vfs_unlink(w->t->vfs, w->path));
 	ignore(coffer_keyring_delete_data_key(w->t->kr, w->file_id));
 	writer_free(w);
+}
+
+/* ---- re-sealing (point-in-time restore) ------------------------------------------------- */
+
+/* Opens frame `len` bytes at `off` of s (kind, number) and seals its
+ * plaintext again, unchanged, into w's output under w's key. */
+static coffer_rc reseal_frame(struct sstable *s, struct sst_writer *w, uint64_t off, uint32_t len,
+			      enum block_kind kind, uint64_t no, struct coffer_buf *raw, struct coffer_buf *pt)
+{
+	ENSURE(len >= 4 + BLOCK_TAG && off >= HEADER_BYTES && off + len <= s->size, COFFER_E_CORRUPT,
+	       "%s: block %llu extent out of range", s->path, (unsigned long long)no);
+	ENSURE(off == w->off + w->out.len, COFFER_E_CORRUPT, "%s: block %llu is not where the previous ends",
+	       s->path, (unsigned long long)no);
+	coffer_buf_reset(raw);
+	uint8_t *p = coffer_buf_extend(raw, len);
+	TRY(coffer_vfs_pread_full(s->t->vfs, s->fd, p, len, (off_t)off, s->path));
+	ENSURE(coffer_load_u32(p) == len - 4, COFFER_E_CORRUPT, "%s: block %llu has a bad frame length",
+	       s->path, (unsigned long long)no);
+	TRY(block_open(&s->bc, kind, no, coffer_slice_of(p + 4, len - 4), pt, s->path));
+	coffer_buf_put_u32(&w->out, len - 4);
+	coffer_rc rc = block_seal(&w->bc, kind, no, coffer_buf_slice(pt), &w->out);
+	coffer_wipe(pt->ptr, pt->len);
+	TRY(rc);
+	return flush_out(w, false);
+}
+
+coffer_rc sst_open_written(struct coffer_table *t, uint64_t id, struct sstable **out)
+{
+	coffer_rc rc = sst_open(t, id, out);
+	if (rc != COFFER_OK) {
+		char *p = sst_path(t, id);
+		ignore(coffer_vfs_unlink(t->vfs, p));
+		free(p);
+		ignore(coffer_keyring_delete_data_key(t->kr, id));
+	}
+	return rc;
+}
+
+coffer_rc sst_reseal(struct sstable *s, struct coffer_table *t, void (*tick)(void *arg, uint64_t bytes),
+		     void *arg, struct sstable **out)
+{
+	coffer_rc rc = COFFER_OK;
+	struct sst_writer *w = NULL;
+	struct coffer_buf raw = {0}, pt = {0};
+	uint64_t id = table_alloc_file_id(t), size;
+	TRY(sst_writer_open(t, id, 0, &w)); /* the header, a new data key of t */
+	/* every block in file order, sealed again: same kinds, numbers, lengths,
+	 * so every offset the index and footer hold stays right */
+	for (size_t i = 0; i < s->n_blocks && rc == COFFER_OK; i++) {
+		rc = reseal_frame(s, w, s->offsets[i], s->lengths[i], BLOCK_DATA, i, &raw, &pt);
+		if (tick && rc == COFFER_OK)
+			tick(arg, s->offsets[i] + s->lengths[i]);
+	}
+	if (rc == COFFER_OK)
+		rc = reseal_frame(s, w, s->index_off, s->index_len, BLOCK_INDEX, 0, &raw, &pt);
+	if (rc == COFFER_OK)
+		rc = reseal_frame(s, w, s->bloom_off, s->bloom_len, BLOCK_BLOOM, 0, &raw, &pt);
+	if (rc == COFFER_OK)
+		rc = reseal_frame(s, w, s->stats_off, s->stats_len, BLOCK_STATS, 0, &raw, &pt);
+	if (rc == COFFER_OK)
+		rc = seal_footer(w, s->index_off, s->index_len, s->bloom_off, s->bloom_len, s->stats_off,
+				 s->stats_len, s->n_blocks);
+	if (rc != COFFER_OK)
+		goto fail;
+	ENSURE_FAIL(w->off + w->out.len + 8 == s->size, COFFER_E_CORRUPT, "%s: unexpected bytes after the blocks",
+		    s->path);
+	rc = commit_file(w, &size);
+	w = NULL;
+	if (rc == COFFER_OK)
+		rc = sst_open_written(t, id, out);
+fail:
+	if (w)
+		sst_writer_abort(w);
+	if (pt.ptr)
+		coffer_wipe(pt.ptr, pt.cap);
+	coffer_buf_free(&pt);
+	coffer_buf_free(&raw);
+	return rc;
 }

@@ -132,7 +132,8 @@ COFFER_RESULT coffer_table_create(const struct coffer_storage_config *cfg,
 				  struct coffer_table **out);
 /* Opens a table and recovers it: replays the commit log (a torn tail is
  * dropped; corruption elsewhere is COFFER_E_CORRUPT naming file and block).
- * A KMS refusal is returned as its COFFER_E_KMS_* code. */
+ * A KMS refusal is returned as its COFFER_E_KMS_* code. A retired directory
+ * (coffer_table_retire) is refused with COFFER_E_STATE. */
 COFFER_RESULT coffer_table_open(const struct coffer_storage_config *cfg,
 				const struct coffer_table_desc *desc, struct coffer_table **out);
 /* Stops background work and closes (no flush: the commit log has it). */
@@ -288,8 +289,9 @@ COFFER_RESULT coffer_table_purge(const struct coffer_storage_config *cfg,
 /* A restore of a table's state at a point in time into another table. */
 struct coffer_restore;
 /* live_or_null: the open source table (its history is pinned: expiry waits
- * while the restore exists) or NULL for a retired directory (cfg->data_dir +
- * src->table_id). at_us == 0 means now (live) or the retire time (retired).
+ * and disabling or retiring is refused while the restore exists; the table
+ * must stay open until coffer_restore_close) or NULL for a retired directory
+ * (cfg->data_dir + src->table_id). at_us == 0 means now (live) or the retire time (retired).
  * at_us outside the restorable window: COFFER_E_INVALID with a message giving
  * the window. The KMS refusing the table key: the provider's COFFER_E_KMS_*
  * code (or COFFER_E_UNAVAILABLE) with a message naming the key. */

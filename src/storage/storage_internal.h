@@ -210,6 +210,9 @@ struct sstable {
 	struct coffer_buf index_buf;
 	struct coffer_buf bloom;
 	uint32_t bloom_k;
+	/* the footer: frame offset and length of the index, bloom, statistics */
+	uint64_t index_off, bloom_off, stats_off;
+	uint32_t index_len, bloom_len, stats_len;
 	atomic_int refs;
 };
 COFFER_RESULT sst_open(struct coffer_table *t, uint64_t file_id, struct sstable **out);
@@ -219,6 +222,14 @@ bool sst_may_contain(const struct sstable *s, struct coffer_slice pk);
 struct iter *sst_iter(struct sstable *s);
 char *sst_path(const struct coffer_table *t, uint64_t file_id);
 void bloom_hash(struct coffer_slice pk, uint64_t h[2]);
+/* Re-seals s, block by block and unchanged, as a new SSTable of t under a
+ * new data key of t (restores: no decompression, no parsing; the same kinds,
+ * numbers and lengths, so offsets stay right). tick gets the bytes of s done. */
+/* Opens the SSTable just written as `id`; on failure removes its file and
+ * data key (it never became live). */
+COFFER_RESULT sst_open_written(struct coffer_table *t, uint64_t id, struct sstable **out);
+COFFER_RESULT sst_reseal(struct sstable *s, struct coffer_table *t,
+			 void (*tick)(void *arg, uint64_t bytes), void *arg, struct sstable **out);
 
 /* ---- merge (merge.c) ----------------------------------------------------------- */
 

@@ -235,14 +235,7 @@ coffer_rc table_write_sst(struct coffer_table *t, struct iter *it, uint64_t expe
 		sst_writer_abort(w);
 	if (rc != COFFER_OK)
 		return rc;
-	rc = sst_open(t, id, out);
-	if (rc != COFFER_OK) {
-		char *p = sst_path(t, id);
-		ignore(coffer_vfs_unlink(t->vfs, p));
-		free(p);
-		ignore(coffer_keyring_delete_data_key(t->kr, id));
-	}
-	return rc;
+	return sst_open_written(t, id, out);
 }
 
 coffer_rc table_flush_one(struct coffer_table *t)

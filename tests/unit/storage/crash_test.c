@@ -10,10 +10,11 @@
  * compactions with a small memtable) and report each acknowledged write on
  * stdout (a pipe to the parent).
  *
- * Point-in-time recovery is on throughout: after each restart the table's
- * history restored at "now" into a new table must hold every acknowledged
- * write too (retained files, journal and archived segments survive the kills,
- * including kills inside key changes). */
+ * Point-in-time recovery is on throughout, with a 200 ms window that a thread
+ * expires every 5 ms: after each restart the table's history restored at
+ * "now" into a new table must hold every acknowledged write too (retained
+ * files, journal and archived segments survive the kills, including kills
+ * inside key changes, journal rewrites and retained-file removals). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +38,7 @@
 #define ROUNDS 20
 #define THREADS 4
 #define MAX_I 200000
+#define PITR_WINDOW_US (200 * 1000)
 
 static void configure(struct senv *e)
 {
@@ -97,16 +99,33 @@ static void *key_changer(void *p)
 	return NULL;
 }
 
+/* Expires the history (a 200 ms window) every few milliseconds, so kills land
+ * in journal rewrites and retained-file removals too. */
+static void *expirer(void *p)
+{
+	struct coffer_table *t = p;
+	for (;;) {
+		if (coffer_table_backup_expire(t) != COFFER_OK) {
+			fprintf(stderr, "expire: %s\n", coffer_error_msg());
+			_exit(6);
+		}
+		usleep(5000);
+	}
+	return NULL;
+}
+
 static int writer_main(const char *dir, int round, const char *cmk)
 {
 	struct senv *e = senv_at(coffer_xstrdup(dir), false);
 	configure(e);
 	struct coffer_table *t;
 	if (coffer_table_open(&e->cfg, &e->desc, &t) != COFFER_OK ||
-	    coffer_table_set_pitr(t, true, COFFER_US_PER_DAY) != COFFER_OK) {
+	    coffer_table_set_pitr(t, true, PITR_WINDOW_US) != COFFER_OK) {
 		fprintf(stderr, "writer open: %s\n", coffer_error_msg());
 		return 2;
 	}
+	pthread_t eth;
+	pthread_create(&eth, NULL, expirer, t);
 	static struct kc k;
 	pthread_t kth;
 	if (cmk) {
@@ -177,7 +196,7 @@ static void test_crash_recovery(void **state)
 		configure(e);
 		senv_new_cmk(e, cmk);
 		struct coffer_table *t = senv_create(e);
-		assert_int_equal(coffer_table_set_pitr(t, true, COFFER_US_PER_DAY), COFFER_OK);
+		assert_int_equal(coffer_table_set_pitr(t, true, PITR_WINDOW_US), COFFER_OK);
 		coffer_table_close(t);
 		senv_free(e);
 	}
@@ -255,7 +274,7 @@ static void test_crash_recovery(void **state)
 		coffer_keyring_info(coffer_table_keyring(t), &ki);
 		if (ki.version > key_versions)
 			key_versions = ki.version;
-		assert_int_equal(coffer_table_set_pitr(t, true, COFFER_US_PER_DAY), COFFER_OK);
+		assert_int_equal(coffer_table_set_pitr(t, true, PITR_WINDOW_US), COFFER_OK);
 		check_acked(t, round, acked, "table");
 		/* the history, restored at now, holds them too */
 		struct coffer_restore *r;
@@ -278,8 +297,13 @@ static void test_crash_recovery(void **state)
 		coffer_table_close(t);
 		senv_free(e);
 	}
-	print_message("%d crashes, %llu acknowledged writes, all present; %u table key versions\n",
-		      ROUNDS, (unsigned long long)total_acked, key_versions);
+	char *bdir = coffer_xasprintf("%s/data/%s/backup", dir, "5a1f0c2e7d3b4c8a9e6f0b1c2d3e4f50");
+	int files = 0;
+	scan_tree(bdir, "\x01never-there\x01", &files);
+	free(bdir);
+	print_message("%d crashes, %llu acknowledged writes, all present; %u table key versions; "
+		      "%d files in backup/ at the end\n",
+		      ROUNDS, (unsigned long long)total_acked, key_versions, files);
 	assert_true(key_versions > 10); /* the key really changed, many times */
 	assert_true(total_acked > 0);
 	rmtree(dir);

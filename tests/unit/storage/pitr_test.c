@@ -306,6 +306,24 @@ static void test_ttl_and_tombstones_exact(void **state)
 	coffer_table_close(t);
 }
 
+/* The wall clock stepping back does not reorder history: group times never
+ * go below one handed out before, and "now" covers every written group. */
+static void test_clock_steps_back(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	assert_int_equal(coffer_table_set_pitr(t, true, DAY), COFFER_OK);
+	coffer_manual_clock_advance(&e->clock, 10 * SEC);
+	put(t, "a", 1, "x", 1, "first", 10, 0);
+	int64_t high = now_us(e);
+	coffer_manual_clock_advance(&e->clock, -5 * SEC); /* NTP steps the clock back */
+	put(t, "b", 1, "x", 1, "second", 10, 0);          /* recorded at `high`, not 5 s earlier */
+	expect_restore(e, t, 0, "a:1,x:1=first\nb:1,x:1=second\n");
+	expect_restore(e, t, high, "a:1,x:1=first\nb:1,x:1=second\n");
+	expect_restore(e, t, high - 1, "");
+	coffer_table_close(t);
+}
+
 /* Backups stay readable after two key changes and with the first key disabled. */
 static void test_across_key_changes(void **state)
 {
@@ -560,6 +578,74 @@ static void test_retire_closed(void **state)
 	assert_int_equal(coffer_table_purge(&e->cfg, &e->desc), COFFER_OK);
 }
 
+/* Appends the bytes of every SSTable in dir to out. */
+static void read_sstables(const char *dir, struct coffer_buf *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "SST-", 4) == 0) {
+			char *p = coffer_path_join(dir, de->d_name);
+			assert_int_equal(coffer_fs_read_all(p, 1 << 26, out), COFFER_OK);
+			free(p);
+		}
+	closedir(d);
+}
+
+/* Restored SSTables are sealed under the new table's own data keys: their
+ * bytes differ from the source's, and they stay readable after the source's
+ * keys are destroyed. */
+static void test_restored_files_are_reencrypted(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	assert_int_equal(coffer_table_set_pitr(t, true, DAY), COFFER_OK);
+	for (int i = 0; i < 300; i++) {
+		char v[32];
+		snprintf(v, sizeof(v), "value-%d", i);
+		put(t, "k", i, "a", 1, v, 10, 0);
+	}
+	assert_int_equal(coffer_table_flush(t), COFFER_OK);
+	char *want = render(t, NULL);
+	struct coffer_restore *r;
+	assert_int_equal(coffer_restore_open(&e->cfg, &e->desc, t, 0, &r), COFFER_OK);
+	struct coffer_table_desc dd = e->desc;
+	dd.name = "restored";
+	dd.table_id = "7e57d000-0000-4000-8000-00000000abcd";
+	struct coffer_table *dst;
+	assert_int_equal(coffer_table_create(&e->cfg, &dd, e->cmk, &dst), COFFER_OK);
+	assert_int_equal(coffer_restore_run(r, dst, NULL, NULL), COFFER_OK);
+	coffer_restore_close(r);
+	/* one SSTable each: same size (blocks re-sealed as they were), other bytes */
+	struct coffer_table_stats a, b;
+	coffer_table_stats(t, &a);
+	coffer_table_stats(dst, &b);
+	assert_int_equal(a.sstables, 1);
+	assert_int_equal(b.sstables, 1);
+	assert_int_equal(a.sstable_bytes, b.sstable_bytes);
+	struct coffer_buf fa = {0}, fb = {0};
+	read_sstables(coffer_table_dir(t), &fa);
+	read_sstables(coffer_table_dir(dst), &fb);
+	assert_int_equal(fa.len, fb.len);
+	size_t same = 0;
+	for (size_t i = 52; i + 8 < fa.len; i++)
+		same += fa.ptr[i] == fb.ptr[i];
+	/* frame lengths match; the sealed bytes look independent (~1/256 equal
+	 * by chance, plus the frame lengths): far from a copy */
+	assert_true(same < (fa.len - 60) / 8);
+	coffer_buf_free(&fa);
+	coffer_buf_free(&fb);
+	/* the source's keys destroyed: the restored table reads on its own */
+	assert_int_equal(coffer_table_drop(t), COFFER_OK);
+	coffer_table_close(dst);
+	assert_int_equal(coffer_table_open(&e->cfg, &dd, &dst), COFFER_OK);
+	char *got = render(dst, NULL);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	assert_int_equal(coffer_table_drop(dst), COFFER_OK);
+}
+
 /* A table with PITR retired (DROP): restorable at any point of its window. */
 static void test_retire_with_pitr(void **state)
 {
@@ -576,6 +662,9 @@ static void test_retire_with_pitr(void **state)
 	tick(e);
 	assert_int_equal(coffer_table_retire(t), COFFER_OK);
 	coffer_manual_clock_advance(&e->clock, SEC);
+	/* a retired directory is not opened as a table (that would append to it) */
+	assert_int_equal(coffer_table_open(&e->cfg, &e->desc, &t), COFFER_E_STATE);
+	assert_non_null(strstr(coffer_error_msg(), "retired"));
 	expect_restore(e, NULL, p1, "k:1,a:1=first\n");
 	expect_restore(e, NULL, 0, "k:1,a:1=second\n");
 	coffer_rc rc;
@@ -944,12 +1033,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_points_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_and_tombstones_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock_steps_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_across_key_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_while_key_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disable_erases_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_without_pitr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_with_pitr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_files_are_reencrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canary_in_backups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_detected, setup, teardown),
