@@ -646,6 +646,50 @@ static void test_restored_files_are_reencrypted(void **state)
 	assert_int_equal(coffer_table_drop(dst), COFFER_OK);
 }
 
+/* A restored table with PITR on has its restored state in its own history
+ * from the start: restoring it again gives the same rows. */
+static void test_restore_of_a_restore(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	assert_int_equal(coffer_table_set_pitr(t, true, DAY), COFFER_OK);
+	put(t, "k", 1, "a", 1, "base", 10, 0);
+	assert_int_equal(coffer_table_flush(t), COFFER_OK);
+	put(t, "k", 2, "a", 1, "log", 10, 0);
+	tick(e);
+	char *want = render(t, NULL);
+	struct coffer_restore *r;
+	assert_int_equal(coffer_restore_open(&e->cfg, &e->desc, t, 0, &r), COFFER_OK);
+	struct coffer_table_desc dd = e->desc;
+	dd.name = "restored";
+	dd.table_id = "7e57d000-0000-4000-8000-00000000beef";
+	struct coffer_table *dst;
+	assert_int_equal(coffer_table_create(&e->cfg, &dd, e->svc_key, &dst), COFFER_OK);
+	assert_int_equal(coffer_table_set_pitr(dst, true, DAY), COFFER_OK);
+	assert_int_equal(coffer_restore_run(r, dst, NULL, NULL), COFFER_OK);
+	coffer_restore_close(r);
+	tick(e);
+	/* the restore's SSTables are in dst's backup/ and journal */
+	char *bdir = bdir_of(dst);
+	assert_true(count_files(bdir, "SST-") >= 2);
+	free(bdir);
+	assert_int_equal(coffer_restore_open(&e->cfg, &dd, dst, 0, &r), COFFER_OK);
+	struct coffer_table_desc d2 = e->desc;
+	d2.name = "again";
+	d2.table_id = "7e57d000-0000-4000-8000-00000000cafe";
+	struct coffer_table *again;
+	assert_int_equal(coffer_table_create(&e->cfg, &d2, e->svc_key, &again), COFFER_OK);
+	assert_int_equal(coffer_restore_run(r, again, NULL, NULL), COFFER_OK);
+	coffer_restore_close(r);
+	char *got = render(again, NULL);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	assert_int_equal(coffer_table_drop(again), COFFER_OK);
+	assert_int_equal(coffer_table_drop(dst), COFFER_OK);
+	coffer_table_close(t);
+}
+
 /* A table with PITR retired (DROP): restorable at any point of its window. */
 static void test_retire_with_pitr(void **state)
 {
@@ -1041,6 +1085,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retire_without_pitr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_with_pitr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restored_files_are_reencrypted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_of_a_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retire_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canary_in_backups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_detected, setup, teardown),
