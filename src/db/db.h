@@ -91,5 +91,10 @@ void coffer_db_table_desc(const struct coffer_tabledef *def, const char *storage
 
 /* Flushes every table's memtable (SIGTERM). */
 COFFER_RESULT coffer_db_flush_all(struct coffer_db *db);
+/* Appends the KMS calls per table and operation since open, in Prometheus
+ * text: coffer_table_kms_calls_total{keyspace,table,operation} and
+ * coffer_table_kms_last_call_seconds{...} (keyhealth.c). */
+struct coffer_buf;
+void coffer_db_render_kms_metrics(struct coffer_db *db, struct coffer_buf *out);
 
 #endif

@@ -112,6 +112,38 @@ COFFER_RESULT coffer_keyring_retain(struct coffer_keyring *kr, const uint64_t *l
  * generation in full, then renames it over the old: a crash leaves either
  * generation, each complete. No data file is touched. */
 COFFER_RESULT coffer_keyring_change_key(struct coffer_keyring *kr, const char *new_kms_key_ref);
+/* Re-validation (rule 6 for busy tables): while the table key is cached and
+ * in use it would never be asked of the KMS again, so a revoked grant or a
+ * key policy that stopped allowing coffer would go unnoticed. When the last
+ * KMS answer for TK_n is at least `max_age_us` old this asks the KMS again
+ * (Decrypt of TK_n's blob with the keyring's grant tokens), without touching
+ * the cache (an idle key still expires), and returns its refusal if any.
+ * With the health check calling it every interval and max_age_us the cache's
+ * idle period, a busy table costs at most one Decrypt per idle period. */
+COFFER_RESULT coffer_keyring_revalidate(struct coffer_keyring *kr, int64_t max_age_us);
+
+/* KMS calls made by the keyring (Decrypt, GenerateDataKey), counted since
+ * it was opened, and the last one. The last successful call is also kept in
+ * the registry (a KMS-call record appended with the table key at hand), so
+ * an offline reader sees it after a restart: coffer_keyring_last_kms_call
+ * returns the newer of the one in memory and the one read at open. */
+struct coffer_keyring_kms_call {
+	int64_t time_us;                  /* wall clock; 0: none known */
+	enum coffer_key_provider_op op;
+	char result[48];                  /* "Success" or the error's name */
+};
+struct coffer_keyring_kms_stats {
+	uint64_t calls[COFFER_KEY_OP_COUNT];
+	struct coffer_keyring_kms_call last;
+};
+void coffer_keyring_kms_stats(struct coffer_keyring *kr, struct coffer_keyring_kms_stats *out);
+/* False if no KMS call is known for this registry. */
+bool coffer_keyring_last_kms_call(struct coffer_keyring *kr, struct coffer_keyring_kms_call *out);
+
+/* Replaces the grant tokens sent with the keyring's KMS calls (copied): an
+ * ALTER TABLE that moves the table to a key with new grants sets them just
+ * before coffer_keyring_change_key. */
+void coffer_keyring_set_grants(struct coffer_keyring *kr, const struct coffer_key_grants *grants);
 /* Rewrites the registry without dead records (same table key). */
 COFFER_RESULT coffer_keyring_compact(struct coffer_keyring *kr);
 

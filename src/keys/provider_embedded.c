@@ -119,12 +119,7 @@ static coffer_rc e_create_grant(struct coffer_key_provider *self,
 			req->grantee_principal ? req->grantee_principal : c.principal_arn,
 		.retiring_principal =
 			req->retiring_principal ? req->retiring_principal : c.principal_arn,
-		.operations = COFFER_KMS_OP_BIT(COFFER_KMS_OP_DECRYPT) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_GENERATE_DATA_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_FROM) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_TO) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_DESCRIBE_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_RETIRE_GRANT),
+		.operations = COFFER_KEY_GRANT_OPERATIONS,
 		.context_subset = req->context_subset ? &kctx : NULL,
 		.context_equals = NULL,
 		.name = req->name,

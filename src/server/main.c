@@ -34,9 +34,19 @@
  *     loopback address; its secret access key is read into secret memory,
  *     handed to the client (which copies it into its own) and wiped; it is
  *     never printed or logged.
- *  4. A KMS that cannot be reached at start is retried for a few seconds
- *     (the client's retries, then the catalog unlock's); after that cofferd
- *     exits 1 with "cannot reach the KMS at URL ..." (db.c invariant 5).
+ *  4. A remote KMS that cannot be reached at start (DESIGN.md rule 7) is
+ *     retried for a few seconds (the client's retries, then the catalog
+ *     unlock's, db.c invariant 5); then cofferd starts anyway, locked: its
+ *     listeners accept connections, and every login and request is refused
+ *     with a retryable error naming the KMS ("cofferd cannot unlock its
+ *     catalog: the KMS at URL cannot be reached ..."), while the unlock
+ *     thread retries with backoff (0.5 s doubling to 10 s). Once the KMS
+ *     answers, the database opens (catalog key unwrapped, every table
+ *     opened) and is published to the glue with one atomic store: no
+ *     restart, nothing to do for the user. The catalog key is never kept
+ *     anywhere unwrapped, so there is no other way to read the catalog
+ *     (the role list included) without the KMS. A KMS that answers with a
+ *     refusal (not an outage) at start still ends cofferd with status 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -318,9 +329,30 @@ static bool kms_unreachable(coffer_rc rc)
 	return rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT || rc == COFFER_E_KMS_THROTTLING;
 }
 
+/* One look-up of the service key (--kms-service-key by DescribeKey, else the
+ * KMS's coffer service key). COFFER_E_INVALID: a named key that is not
+ * enabled (said on stderr). */
+static coffer_rc find_service_key(const struct opts *o, struct coffer_key_provider *p,
+				  char service_key[COFFER_KEY_ARN_MAX])
+{
+	if (!o->kms_service_key)
+		return coffer_key_provider_remote_service_key(p, service_key);
+	struct coffer_key_description d;
+	TRY(coffer_key_provider_describe_key(p, o->kms_service_key, &d));
+	if (d.state != COFFER_KEY_STATE_ENABLED) {
+		fprintf(stderr, "cofferd: --kms-service-key %s: the key %s is not enabled\n", o->kms_service_key,
+			d.arn);
+		return COFFER_E_INVALID;
+	}
+	snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", d.arn);
+	return COFFER_OK;
+}
+
 /* The remote provider and the service key's ARN. Credentials: --kms-profile,
  * else "default", else "coffer-service" (what `coffer-kms principal create
- * coffer-service` prints). Returns 0, or 1 after saying why on stderr. */
+ * coffer-service` prints). Returns 0; 2 when the KMS cannot be reached to
+ * find the service key (service_key is then "": the unlock thread finds
+ * it); or 1 after saying why on stderr. */
 static int open_remote_kms(const struct opts *o, struct coffer_key_provider **provider,
 			   char service_key[COFFER_KEY_ARN_MAX])
 {
@@ -370,39 +402,43 @@ static int open_remote_kms(const struct opts *o, struct coffer_key_provider **pr
 	const struct coffer_clock *clk = coffer_clock_system();
 	int64_t start = coffer_clock_mono_us(clk);
 	for (;;) {
-		if (o->kms_service_key) {
-			struct coffer_key_description d;
-			rc = coffer_key_provider_describe_key(*provider, o->kms_service_key, &d);
-			if (rc == COFFER_OK && d.state != COFFER_KEY_STATE_ENABLED) {
-				fprintf(stderr, "cofferd: --kms-service-key %s: the key %s is not enabled\n",
-					o->kms_service_key, d.arn);
-				return 1;
-			}
-			if (rc == COFFER_OK)
-				snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", d.arn);
-		} else {
-			rc = coffer_key_provider_remote_service_key(*provider, service_key);
-		}
+		rc = find_service_key(o, *provider, service_key);
 		if (rc == COFFER_OK)
 			return 0;
+		if (rc == COFFER_E_INVALID) /* said why already */
+			return 1;
 		if (!kms_unreachable(rc) || coffer_clock_mono_us(clk) - start > REMOTE_START_BUDGET_US)
 			break;
 		struct timespec ts = {0, 500000000};
 		nanosleep(&ts, NULL);
 	}
-	if (kms_unreachable(rc))
-		fprintf(stderr, "cofferd: cannot reach the KMS at %s to find the coffer service key: %s: %s\n",
+	if (kms_unreachable(rc)) {
+		/* Invariant 4: start anyway; the unlock thread keeps trying. */
+		fprintf(stderr, "cofferd: cannot reach the KMS at %s to find the coffer service key: %s: %s; "
+				"starting anyway: requests are refused as Unavailable until it answers\n",
 			o->kms, coffer_rc_name(rc), coffer_error_msg());
-	else
-		fprintf(stderr, "cofferd: the KMS at %s: cannot use the service key: %s: %s\n", o->kms,
-			coffer_rc_name(rc), coffer_error_msg());
+		service_key[0] = 0;
+		return 2;
+	}
+	fprintf(stderr, "cofferd: the KMS at %s: cannot use the service key: %s: %s\n", o->kms,
+		coffer_rc_name(rc), coffer_error_msg());
 	return 1;
 }
 
 /* ---- the glue between the server and the database ------------------------------ */
 
 struct app {
-	struct coffer_db *db;
+	struct coffer_db *db;            /* NULL while locked; atomic */
+	/* The unlock thread (invariant 4); unlock_mu guards the rest. */
+	pthread_t unlock_tid;
+	bool unlock_running, unlock_stop;
+	pthread_mutex_t unlock_mu;
+	pthread_cond_t unlock_cv;
+	char locked_why[768];
+	const struct opts *o;
+	struct coffer_key_provider *provider;
+	struct coffer_db_config *dcfg;
+	char *service_key;
 	struct coffer_server *server;
 	struct event_base *kms_base;
 	struct coffer_kms *kms;
@@ -410,10 +446,30 @@ struct app {
 	sigset_t sigs;
 };
 
+static struct coffer_db *app_db(struct app *a)
+{
+	return __atomic_load_n(&a->db, __ATOMIC_ACQUIRE);
+}
+
+/* The thread's error while locked: retryable, naming the KMS and why. */
+static coffer_rc locked_error(struct app *a)
+{
+	pthread_mutex_lock(&a->unlock_mu);
+	coffer_rc rc = coffer_error_set(COFFER_E_UNAVAILABLE, COFFER_WHERE,
+					"cofferd cannot unlock its catalog: the KMS at %s cannot be reached (%s); "
+					"retrying in the background, try again later",
+					a->o->kms, a->locked_why[0] ? a->locked_why : "not answering");
+	pthread_mutex_unlock(&a->unlock_mu);
+	return rc;
+}
+
 static coffer_rc glue_login(void *self, struct coffer_slice user, struct coffer_slice pw, bool *ok)
 {
 	struct app *a = self;
-	return coffer_db_login(a->db, user, pw, ok);
+	struct coffer_db *db = app_db(a);
+	if (!db)
+		return locked_error(a);
+	return coffer_db_login(db, user, pw, ok);
 }
 
 static void glue_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
@@ -426,7 +482,23 @@ static void glue_handle(void *self, struct coffer_session *s, const struct coffe
 	char before[COFFER_SESSION_KEYSPACE_MAX];
 	coffer_session_keyspace(s, before);
 	snprintf(ds.keyspace, sizeof(ds.keyspace), "%s", before);
-	coffer_db_handle(a->db, &ds, req, out);
+	struct coffer_db *db = app_db(a);
+	if (!db) {
+		/* Unavailable: drivers retry it (on another host, or later). */
+		locked_error(a);
+		struct coffer_proto_error_body e;
+		memset(&e, 0, sizeof(e));
+		e.code = COFFER_CQL_UNAVAILABLE;
+		e.message = coffer_error_msg();
+		e.consistency = COFFER_PROTO_CL_ONE;
+		e.required = 1;
+		size_t st = coffer_proto_frame_begin(out, ds.version, true, 0, req->stream, COFFER_PROTO_OP_ERROR);
+		if (coffer_proto_put_error(out, ds.version, &e) != COFFER_OK ||
+		    coffer_proto_frame_end(out, st, 0) != COFFER_OK)
+			out->len = st;
+		return;
+	}
+	coffer_db_handle(db, &ds, req, out);
 	if (strcmp(before, ds.keyspace) != 0)
 		coffer_session_set_keyspace(s, ds.keyspace);
 }
@@ -438,6 +510,66 @@ static void on_schema_change(void *arg, const struct coffer_proto_schema_change 
 	struct app *a = arg;
 	if (a->server)
 		coffer_server_broadcast_schema_change(a->server, sc);
+}
+
+/* Invariant 4: find the service key if still unknown, then open the
+ * database; on an outage wait (0.5 s doubling to 10 s) and again. */
+static void *unlock_thread(void *arg)
+{
+	struct app *a = arg;
+	int64_t pause_us = 500000;
+	for (;;) {
+		coffer_rc rc = COFFER_OK;
+		if (!a->service_key[0])
+			rc = find_service_key(a->o, a->provider, a->service_key);
+		struct coffer_db *db = NULL;
+		if (rc == COFFER_OK)
+			rc = coffer_db_open(a->dcfg, &db);
+		if (rc == COFFER_OK) {
+			__atomic_store_n(&a->db, db, __ATOMIC_RELEASE);
+			coffer_log_warn(a->log, "cofferd", "the KMS at %s answers again: catalog unlocked, serving",
+					a->o->kms);
+			return NULL;
+		}
+		pthread_mutex_lock(&a->unlock_mu);
+		snprintf(a->locked_why, sizeof(a->locked_why), "%s: %s", coffer_rc_name(rc), coffer_error_msg());
+		coffer_log_warn(a->log, "cofferd", "catalog still locked: %s; retrying in %lld ms", a->locked_why,
+				(long long)(pause_us / 1000));
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		int64_t ns = (int64_t)until.tv_nsec + (pause_us % COFFER_US_PER_SEC) * 1000;
+		until.tv_sec += (time_t)(pause_us / COFFER_US_PER_SEC + ns / 1000000000);
+		until.tv_nsec = (long)(ns % 1000000000);
+		while (!a->unlock_stop)
+			if (pthread_cond_timedwait(&a->unlock_cv, &a->unlock_mu, &until) == ETIMEDOUT)
+				break;
+		bool stop = a->unlock_stop;
+		pthread_mutex_unlock(&a->unlock_mu);
+		if (stop)
+			return NULL;
+		pause_us = pause_us * 2 > 10 * COFFER_US_PER_SEC ? 10 * COFFER_US_PER_SEC : pause_us * 2;
+	}
+}
+
+/* cofferd's /metrics (on the embedded KMS API's listener) adds the KMS
+ * calls per table. */
+static void render_db_metrics(void *arg, struct coffer_buf *out)
+{
+	struct coffer_db *db = app_db(arg);
+	if (db)
+		coffer_db_render_kms_metrics(db, out);
+}
+
+static void unlock_stop(struct app *a)
+{
+	if (!a->unlock_running)
+		return;
+	pthread_mutex_lock(&a->unlock_mu);
+	a->unlock_stop = true;
+	pthread_cond_signal(&a->unlock_cv);
+	pthread_mutex_unlock(&a->unlock_mu);
+	pthread_join(a->unlock_tid, NULL);
+	a->unlock_running = false;
 }
 
 static void kms_tick(evutil_socket_t fd, short what, void *arg)
@@ -514,9 +646,16 @@ int main(int argc, char **argv)
 	bool remote = strcmp(o.kms, "embedded") != 0;
 	char service_key[COFFER_KMS_ARN_MAX];
 	char kms_url[160] = "";
+	bool locked = false;
+	pthread_mutex_init(&a.unlock_mu, NULL);
+	pthread_cond_init(&a.unlock_cv, NULL);
+	a.o = &o;
+	a.service_key = service_key;
 	if (remote) {
-		if (open_remote_kms(&o, &provider, service_key) != 0)
+		int r = open_remote_kms(&o, &provider, service_key);
+		if (r == 1)
 			goto out;
+		locked = r == 2;
 		goto keys;
 	}
 	kms_dir = coffer_path_join(o.data, "kms");
@@ -581,14 +720,27 @@ keys:
 	dcfg.grant_release_delay_us = o.grant_release_delay_us;
 	dcfg.notify_webhook = o.notify_webhook;
 	dcfg.notify_command = o.notify_command;
-	if (coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
-		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE)
-			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s\n",
+	a.provider = provider;
+	a.dcfg = &dcfg;
+	if (!locked && coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
+		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE) {
+			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s; starting "
+					"anyway: requests are refused as Unavailable until it answers\n",
 				o.kms, coffer_error_msg());
-		else
+			snprintf(a.locked_why, sizeof(a.locked_why), "%s", coffer_error_msg());
+			locked = true;
+		} else {
 			fprintf(stderr, "cofferd: opening the database: %s: %s\n",
 				coffer_rc_name(coffer_error_code()), coffer_error_msg());
-		goto out;
+			goto out;
+		}
+	}
+	if (kmsapi)
+		coffer_kmsapi_server_set_metrics_extra(kmsapi, render_db_metrics, &a);
+	if (locked) {
+		if (pthread_create(&a.unlock_tid, NULL, unlock_thread, &a) != 0)
+			goto out;
+		a.unlock_running = true;
 	}
 
 	/* The CQL server. */
@@ -621,6 +773,15 @@ keys:
 out:
 	if (a.server)
 		coffer_server_free(a.server); /* requests in flight finish first */
+	unlock_stop(&a);
+	/* The KMS API loop stops before the database closes: its /metrics reads
+	 * the database. The provider calls the engine directly, so flushing
+	 * below does not need the loop. */
+	if (kms_running) {
+		event_base_loopbreak(a.kms_base);
+		pthread_join(kms_tid, NULL);
+		kms_running = false;
+	}
 	if (a.db) {
 		if (coffer_db_flush_all(a.db) != COFFER_OK) {
 			coffer_log_error(&log, "cofferd", "flush at stop: %s (the commit log still holds the data)",
