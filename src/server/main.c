@@ -322,7 +322,7 @@ static int split(const char *hostport, char *host, size_t cap, uint16_t *port)
 
 /* ---- a remote KMS ------------------------------------------------------------------ */
 
-#define REMOTE_START_BUDGET_US (6 * COFFER_US_PER_SEC)
+#define REMOTE_START_BUDGET_US (3 * COFFER_US_PER_SEC)
 
 static bool kms_unreachable(coffer_rc rc)
 {
