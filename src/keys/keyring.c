@@ -133,6 +133,7 @@ struct coffer_keyring {
 	int64_t verified_us;                     /* mono: last KMS Decrypt/Generate OK */
 	uint64_t kms_calls[COFFER_KEY_OP_COUNT];
 	struct coffer_keyring_kms_call last_call; /* newest known (memory or disk) */
+	struct coffer_keyring_kms_call disk_call; /* newest in the registry */
 	bool last_unsaved;                       /* last_call succeeded, not yet appended */
 	bool kms_record;                         /* this generation holds a KMS record */
 };
@@ -289,6 +290,7 @@ static void kms_persist(struct coffer_keyring *kr, const struct coffer_secret *t
 		kr->dead++;
 	kr->kms_record = true;
 	kr->last_unsaved = false;
+	kr->disk_call = kr->last_call;
 }
 
 /* Decrypt of TK_n's blob through the provider (no cache). Caller holds mu. */
@@ -460,6 +462,8 @@ static coffer_rc write_generation(struct coffer_keyring *kr, uint64_t gen, uint3
 	kr->dead = 0;
 	kr->kms_record = kms;
 	kr->last_unsaved = false;
+	if (kms)
+		kr->disk_call = kr->last_call;
 	kr->generation = gen;
 	coffer_buf_free(&out);
 	coffer_buf_free(&payload);
@@ -674,13 +678,13 @@ static coffer_rc apply_record(struct coffer_keyring *kr, uint8_t type, struct co
 		if (kr->kms_record)
 			kr->dead++;
 		kr->kms_record = true;
+		kr->disk_call.time_us = (int64_t)t;
+		kr->disk_call.op = (enum coffer_key_provider_op)op;
+		snprintf(kr->disk_call.result, sizeof(kr->disk_call.result), "%.*s", (int)res.len,
+			 (const char *)res.ptr);
 		/* The open's own Decrypt (noted before the records are read) is newer. */
-		if ((int64_t)t > kr->last_call.time_us) {
-			kr->last_call.time_us = (int64_t)t;
-			kr->last_call.op = (enum coffer_key_provider_op)op;
-			snprintf(kr->last_call.result, sizeof(kr->last_call.result), "%.*s", (int)res.len,
-				 (const char *)res.ptr);
-		}
+		if (kr->disk_call.time_us > kr->last_call.time_us)
+			kr->last_call = kr->disk_call;
 	} else {
 		BAIL(COFFER_E_CORRUPT, "%s: record %llu has unknown type %u", kr->path,
 		     (unsigned long long)index, type);
@@ -758,7 +762,6 @@ coffer_rc coffer_keyring_open(const struct coffer_keyring_config *cfg, struct co
 	if (off < file.len)
 		TRY_FAIL(coffer_vfs_ftruncate(kr->vfs, kr->fd, (off_t)off, kr->path));
 	kr->end = off;
-	kms_persist(kr, &tk); /* the open's Decrypt, if it asked the KMS */
 	coffer_secret_free(&m);
 	coffer_secret_free(&tk);
 	coffer_wipe(file.ptr, file.len);
@@ -1129,6 +1132,7 @@ void coffer_keyring_info(struct coffer_keyring *kr, struct coffer_keyring_info *
 	out->previous_keys = kr->n_prev;
 	out->generation = kr->generation;
 	out->records = kr->records;
+	out->recorded_kms_call = kr->disk_call;
 	pthread_mutex_unlock(&kr->mu);
 }
 

@@ -72,6 +72,13 @@ struct coffer_keyring_config {
 
 struct coffer_keyring;
 
+/* One KMS call made by a keyring (coffer_keyring_kms_stats). */
+struct coffer_keyring_kms_call {
+	int64_t time_us;                  /* wall clock; 0: none known */
+	enum coffer_key_provider_op op;
+	char result[48];                  /* "Success" or the error's name */
+};
+
 /* A new table: asks the provider for a table key under `kms_key_ref` with the
  * table's context and writes generation 1 of the registry. Fails with
  * COFFER_E_EXISTS if a registry is there already. */
@@ -127,11 +134,6 @@ COFFER_RESULT coffer_keyring_revalidate(struct coffer_keyring *kr, int64_t max_a
  * the registry (a KMS-call record appended with the table key at hand), so
  * an offline reader sees it after a restart: coffer_keyring_last_kms_call
  * returns the newer of the one in memory and the one read at open. */
-struct coffer_keyring_kms_call {
-	int64_t time_us;                  /* wall clock; 0: none known */
-	enum coffer_key_provider_op op;
-	char result[48];                  /* "Success" or the error's name */
-};
 struct coffer_keyring_kms_stats {
 	uint64_t calls[COFFER_KEY_OP_COUNT];
 	struct coffer_keyring_kms_call last;
@@ -151,6 +153,7 @@ COFFER_RESULT coffer_keyring_compact(struct coffer_keyring *kr);
 COFFER_RESULT coffer_keyring_table_key(struct coffer_keyring *kr, uint32_t version,
 				       struct coffer_secret *out);
 
+
 struct coffer_keyring_info {
 	uint32_t version;                 /* n of the current TK_n */
 	char kms_key_arn[COFFER_KEY_ARN_MAX];
@@ -158,6 +161,11 @@ struct coffer_keyring_info {
 	size_t previous_keys;             /* wrapped TK_0..TK_n-1 */
 	uint64_t generation;              /* registry file generation */
 	uint64_t records;                 /* records in the current generation */
+	/* The newest KMS call recorded in the registry (time 0: none), what an
+	 * offline reader shows as the table's last KMS call: the registry is
+	 * appended to only by the process serving the table (its Decrypt and
+	 * GenerateDataKey calls after open), never by opening it. */
+	struct coffer_keyring_kms_call recorded_kms_call;
 };
 void coffer_keyring_info(struct coffer_keyring *kr, struct coffer_keyring_info *out);
 /* The table key version that wraps `file_id`'s data key, 0 if none. */

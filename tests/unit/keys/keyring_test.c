@@ -450,14 +450,21 @@ static void test_revalidate_and_last_call(void **state)
 	 * the key leaves the cache. */
 	coffer_manual_clock_advance(&e->clock, 1);
 	assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_OK);
+	when = coffer_clock_now_us(&e->clock.clock);
 	coffer_keyring_close(kr);
 
-	/* Reopened with the key still cached: no KMS call, the last one read
-	 * from the registry. */
+	/* Opening asks the KMS (cache dropped) but records nothing: the
+	 * registry shows the serving process's last call. */
 	coffer_key_cache_drop(e->cache, TID);
-	when = coffer_clock_now_us(&e->clock.clock);
-	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK); /* Decrypt at `when` */
+	coffer_manual_clock_advance(&e->clock, COFFER_US_PER_SEC);
+	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK);
+	struct coffer_keyring_info info;
+	coffer_keyring_info(kr, &info);
+	assert_int_equal(info.recorded_kms_call.time_us, when);
+	assert_true(coffer_keyring_last_kms_call(kr, &last));
+	assert_int_equal(last.time_us, when + COFFER_US_PER_SEC); /* the open's Decrypt */
 	coffer_keyring_close(kr);
+	/* Reopened with the key cached: no KMS call at all. */
 	uint64_t before = coffer_key_provider_total_calls(e->p);
 	coffer_manual_clock_advance(&e->clock, 10 * COFFER_US_PER_SEC);
 	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK); /* cached now */
