@@ -58,7 +58,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "crypto/crypto.h"
 #include "db/db.h"
@@ -84,6 +90,7 @@ struct opts {
 	int64_t key_grace_period_us;
 	int64_t grant_release_delay_us;
 	const char *notify_webhook, *notify_command;
+	const char *metrics_listen;
 	int workers;
 };
 
@@ -108,6 +115,9 @@ static void usage(FILE *f)
 		"  --kms-ca FILE            PEM trust anchors for an https KMS (default: system store)\n"
 		"  --kms-service-key REF    the service key (default: the KMS's coffer service key)\n"
 		"  --auth password|none     PasswordAuthenticator (default); none only on loopback\n"
+		"  --metrics-listen HOST:PORT  GET /metrics (Prometheus text: KMS calls per table) on a\n"
+		"                           loopback address; any deployment (the embedded KMS API's\n"
+		"                           /metrics has them too)\n"
 		"  --key-cache-idle DUR     wipe a table key unused this long (default 5m)\n"
 		"  --key-cache-max-age DUR  wipe a table key this long after it was fetched (default 1h)\n"
 		"  --key-check-interval DUR check every table's key this often (default 1m)\n"
@@ -191,6 +201,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"notify-webhook", required_argument, NULL, 'W'},
 		{"notify-command", required_argument, NULL, 'X'},
 		{"workers", required_argument, NULL, 'w'},
+		{"metrics-listen", required_argument, NULL, 'M'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -229,6 +240,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'W': o->notify_webhook = optarg; break;
 		case 'X': o->notify_command = optarg; break;
 		case 'w': o->workers = atoi(optarg); break;
+		case 'M': o->metrics_listen = optarg; break;
 		case 'v': o->log_level = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -560,6 +572,104 @@ static void render_db_metrics(void *arg, struct coffer_buf *out)
 		coffer_db_render_kms_metrics(db, out);
 }
 
+/* ---- --metrics-listen: cofferd's own /metrics ---------------------------------- */
+
+struct metrics_http {
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *tick;  /* wakes the loop so a loopbreak from another thread is seen */
+	pthread_t tid;
+	bool running;
+	uint16_t port;
+};
+
+static void metrics_request(struct evhttp_request *req, void *arg)
+{
+	struct app *a = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET || !path || strcmp(path, "/metrics") != 0) {
+		evhttp_send_error(req, 404, "only GET /metrics");
+		return;
+	}
+	struct coffer_buf b = {0};
+	coffer_buf_printf(&b, "# HELP coffer_catalog_locked 1 while cofferd waits for the KMS to unlock its "
+			      "catalog.\n# TYPE coffer_catalog_locked gauge\ncoffer_catalog_locked %d\n",
+			  app_db(a) ? 0 : 1);
+	render_db_metrics(a, &b);
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, b.ptr, b.len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+	coffer_buf_free(&b);
+}
+
+static void metrics_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void *metrics_thread(void *arg)
+{
+	event_base_dispatch(((struct metrics_http *)arg)->base);
+	return NULL;
+}
+
+/* Loopback only (invariant 2): the answer names keyspaces and tables. */
+static int metrics_start(const char *hostport, struct app *a, struct metrics_http *m)
+{
+	char host[128];
+	uint16_t port;
+	if (split(hostport, host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: expected HOST:PORT\n", hostport);
+		return -1;
+	}
+	if (!coffer_kmsapi_is_loopback(host)) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: only a loopback address is allowed\n", hostport);
+		return -1;
+	}
+	m->base = event_base_new();
+	m->http = m->base ? evhttp_new(m->base) : NULL;
+	struct evhttp_bound_socket *sock = m->http ? evhttp_bind_socket_with_handle(m->http, host, port) : NULL;
+	if (!sock) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: cannot listen\n", hostport);
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len);
+	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						  : ((struct sockaddr_in *)&ss)->sin_port);
+	evhttp_set_gencb(m->http, metrics_request, a);
+	m->tick = event_new(m->base, -1, EV_PERSIST, metrics_tick, NULL);
+	struct timeval quarter = {0, 250000};
+	event_add(m->tick, &quarter);
+	if (pthread_create(&m->tid, NULL, metrics_thread, m) != 0)
+		return -1;
+	m->running = true;
+	return 0;
+}
+
+static void metrics_stop(struct metrics_http *m)
+{
+	if (m->running) {
+		event_base_loopbreak(m->base);
+		pthread_join(m->tid, NULL);
+		m->running = false;
+	}
+	if (m->http)
+		evhttp_free(m->http);
+	if (m->tick)
+		event_free(m->tick);
+	if (m->base)
+		event_base_free(m->base);
+	m->tick = NULL;
+	m->http = NULL;
+	m->base = NULL;
+}
+
 static void unlock_stop(struct app *a)
 {
 	if (!a->unlock_running)
@@ -637,6 +747,8 @@ int main(int argc, char **argv)
 	pthread_t kms_tid, sig_tid;
 	bool kms_running = false;
 	struct event *tick = NULL;
+	struct metrics_http metrics;
+	memset(&metrics, 0, sizeof(metrics));
 
 	if (coffer_fs_mkdirs(o.data, 0700) != COFFER_OK) {
 		fprintf(stderr, "cofferd: %s\n", coffer_error_msg());
@@ -737,6 +849,16 @@ keys:
 	}
 	if (kmsapi)
 		coffer_kmsapi_server_set_metrics_extra(kmsapi, render_db_metrics, &a);
+	char metrics_url[160] = "";
+	if (o.metrics_listen) {
+		if (metrics_start(o.metrics_listen, &a, &metrics) != 0)
+			goto out;
+		char host[128];
+		uint16_t unused;
+		split(o.metrics_listen, host, sizeof(host), &unused);
+		snprintf(metrics_url, sizeof(metrics_url), ", metrics http://%s:%u/metrics",
+			 strchr(host, ':') ? "[::1]" : host, metrics.port);
+	}
 	if (locked) {
 		if (pthread_create(&a.unlock_tid, NULL, unlock_thread, &a) != 0)
 			goto out;
@@ -759,10 +881,10 @@ keys:
 		goto out;
 	}
 	pthread_create(&sig_tid, NULL, signal_thread, &a);
-	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s\n",
+	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s%s\n",
 	       o.listen ? coffer_server_address(a.server) : "-", o.tls_listen ? ", CQL/TLS " : "",
 	       o.tls_listen ? coffer_server_tls_address(a.server) : "", kms_url[0] ? kms_url : "-",
-	       remote ? "remote KMS " : "KMS ", remote ? o.kms : "embedded", o.data);
+	       remote ? "remote KMS " : "KMS ", remote ? o.kms : "embedded", o.data, metrics_url);
 	fflush(stdout);
 	if (coffer_server_run(a.server) != COFFER_OK)
 		coffer_log_error(&log, "cofferd", "%s", coffer_error_msg());
@@ -774,6 +896,7 @@ out:
 	if (a.server)
 		coffer_server_free(a.server); /* requests in flight finish first */
 	unlock_stop(&a);
+	metrics_stop(&metrics); /* it reads the database too */
 	/* The KMS API loop stops before the database closes: its /metrics reads
 	 * the database. The provider calls the engine directly, so flushing
 	 * below does not need the loop. */

@@ -32,7 +32,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cofferd_fixture import Cofferd, cluster  # noqa: E402
+from cofferd_fixture import Cofferd, cluster, free_port  # noqa: E402
 from test_kms_api import KmsServer  # noqa: E402
 
 AWS = "/usr/bin/aws"
@@ -127,7 +127,9 @@ class CmkBase:
         threading.Thread(target=cls.httpd.serve_forever, daemon=True).start()
         hook = "http://127.0.0.1:%d/coffer-events" % cls.httpd.server_address[1]
         cls.kms = None
-        extra = list(SETTINGS) + ["--notify-webhook", hook, "--notify-command", "true"]
+        cls.metrics_url = "http://127.0.0.1:%d/metrics" % free_port()
+        extra = list(SETTINGS) + ["--notify-webhook", hook, "--notify-command", "true",
+                                  "--metrics-listen", cls.metrics_url[7:-8]]
         if cls.REMOTE:
             cls.kms = KmsServer()
             cls.creds, _ = cls.kms.principal_create("coffer-service")
@@ -401,7 +403,7 @@ class CmkBase:
         self.assertEqual(calls("CreateGrant"), 2)
         self.assertGreaterEqual(calls("DescribeKey"), 1)
         d0, t0 = calls("Decrypt"), time.time()
-        n = 4000
+        n = 10000  # 20,000 operations
         execute_concurrent_with_args(self.s, ins, [(i, "v%d" % i) for i in range(n)], concurrency=64)
         res = execute_concurrent_with_args(self.s, sel, [(i,) for i in range(n)], concurrency=64)
         self.assertTrue(all(ok for ok, _ in res))
@@ -414,13 +416,17 @@ class CmkBase:
                              "table_name = 'cnt' AND operation = 'GenerateDataKey'").one()
         self.assertEqual(row.last_result, "Success")
         self.assertIsNotNone(row.last_call)
-        if not self.REMOTE:
-            with urllib.request.urlopen(self.kms_url + "/metrics", timeout=10) as r:
+        # cofferd's --metrics-listen, and the embedded KMS API's /metrics
+        for url in [self.metrics_url] + ([] if self.REMOTE else [self.kms_url + "/metrics"]):
+            with urllib.request.urlopen(url, timeout=10) as r:
                 text = r.read().decode()
             m = re.search(r'coffer_table_kms_calls_total\{keyspace="cmk",table="cnt",operation="CreateGrant"\} '
                           r'(\d+)', text)
             self.assertTrue(m, text[-2000:])
             self.assertEqual(int(m.group(1)), 2)
+            m = re.search(r'coffer_table_kms_calls_total\{keyspace="cmk",table="cnt",operation="Decrypt"\} '
+                          r'(\d+)', text)
+            self.assertEqual(int(m.group(1)) if m else 0, d1)
 
 
 @unittest.skipUnless(os.path.exists(AWS), "needs the AWS CLI")

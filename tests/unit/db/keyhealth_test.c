@@ -353,6 +353,12 @@ static void test_grant_limit(void **state)
 		free(tok);
 	}
 	assert_string_equal(dbt_rows(e, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'ks'"), "");
+	/* each refusal raised an event: a row and the notify command */
+	assert_string_equal(dbt_rows(e, "SELECT table_name, event FROM system_coffer.events"),
+			    "crowded|CREATE_TABLE_REFUSED\ncrowded|CREATE_TABLE_REFUSED\n");
+	char *ev = events_text(&v);
+	assert_non_null(strstr(ev, "CREATE_TABLE_REFUSED|ks|crowded|"));
+	free(ev);
 	env_close(&v);
 }
 
