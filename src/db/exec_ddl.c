@@ -772,7 +772,7 @@ static COFFER_RESULT key_change_finish(struct coffer_exec *x, struct key_change 
 		BAIL(COFFER_E_INVALID, "Table %s.%s was dropped while its key was being changed", nd->keyspace,
 		     nd->name);
 	}
-	fresh.def = t->def;
+	fresh.def = nd; /* same names; ours, so still valid if t is dropped meanwhile */
 	memcpy(fresh.storage_id, t->storage_id, sizeof(fresh.storage_id));
 	rc = resolve_key(x, nd, fresh.kms_key_arn);
 	if (rc == COFFER_OK && nd->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
@@ -781,6 +781,13 @@ static COFFER_RESULT key_change_finish(struct coffer_exec *x, struct key_change 
 			rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
 		else if (rc != COFFER_OK && db_rc_is_key_error(rc))
 			rc = key_refused(nd->keyspace, nd->name, nd->kms_key_identifier, rc);
+	}
+	/* The current table key is fetched (into the cache) with the old
+	 * key's grant tokens before the keyring is given the new ones. */
+	if (rc == COFFER_OK) {
+		rc = coffer_table_key_check(t->store);
+		if (rc != COFFER_OK && db_rc_is_key_error(rc))
+			rc = key_refused(nd->keyspace, nd->name, t->kms_key_arn, rc);
 	}
 	if (rc == COFFER_OK) {
 		set_keyring_grants(t, fresh.grant_tokens);
