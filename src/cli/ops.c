@@ -514,6 +514,17 @@ int coffer_cli_keys(int argc, char **argv)
 			printf("  cannot unwrap the table key of %s: %s\n", name, why);
 		if (t->status_reason)
 			printf("  stored status %s: %s\n", t->status, t->status_reason);
+		if (rc == COFFER_OK && info.recorded_kms_call.time_us) {
+			/* cofferd's last recorded KMS call for the table (keys.reg) */
+			time_t secs = (time_t)(info.recorded_kms_call.time_us / COFFER_US_PER_SEC);
+			struct tm tm;
+			char when[32];
+			gmtime_r(&secs, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("  last KMS call of %s: %s %s at %s\n", name,
+			       coffer_key_provider_op_name(info.recorded_kms_call.op), info.recorded_kms_call.result,
+			       when);
+		}
 	}
 	if (o.table && !seen) {
 		fprintf(stderr, "coffer keys status: no table %s in the catalog\n", o.table);

@@ -63,11 +63,11 @@
  *     throttling) is retried with backoff for CATALOG_UNLOCK_BUDGET_US, then
  *     open fails with COFFER_E_UNAVAILABLE saying the catalog could not be
  *     unlocked. Any other KMS answer (disabled, denied, bad ciphertext) fails
- *     at once. The plaintext catalog key is never written anywhere, so a
- *     restart with the KMS unreachable cannot open the database at all.
- *     TODO(issue 6, DESIGN rule 7): start anyway and serve nothing until the
- *     KMS answers (retry the unlock in the background, then open the tables);
- *     until then an outage at start is a clear startup error.
+ *     at once. The plaintext catalog key is never written anywhere, so with
+ *     the KMS unreachable the database cannot be opened at all; cofferd
+ *     (server/main.c invariant 4) then starts locked, refuses every login
+ *     and request with a retryable error naming the KMS, and calls
+ *     coffer_db_open again with backoff until it succeeds (DESIGN rule 7).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -78,6 +78,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
+#include "keys/keyring.h"
 
 #define NAME_MAX_BYTES 65535
 #define ROLE_LOGIN 1
@@ -911,7 +912,7 @@ static bool dir_has_entries(const char *path)
 
 /* Opens every table's storage. A table whose status changes here (into or
  * out of INACCESSIBLE) raises an event, returned in *evs. */
-static void open_tables(struct coffer_db *db, struct db_event ***evs, size_t *n_evs)
+static void open_tables(struct coffer_db *db, struct db_event ***evs, size_t *n_evs, bool *arn_fixed)
 {
 	for (size_t i = 0; i < db->n_tables; i++) {
 		struct db_table *t = db->tables[i];
@@ -919,6 +920,17 @@ static void open_tables(struct coffer_db *db, struct db_event ***evs, size_t *n_
 		if (rc == COFFER_OK) {
 			if (t->status == COFFER_STATUS_UPDATING || t->status == COFFER_STATUS_CREATING)
 				t->status = COFFER_STATUS_ACTIVE;
+			/* A key change the catalog did not record (a crash between
+			 * the keyring's switch and the save): the keyring is the truth. */
+			struct coffer_keyring_info ki;
+			coffer_keyring_info(coffer_table_keyring(t->store), &ki);
+			if (strcmp(ki.kms_key_arn, t->kms_key_arn) != 0) {
+				coffer_log_warn(db->log, "db", "table %s.%s: the catalog named key %s, its keyring %s; "
+							       "using the keyring's",
+						t->def->keyspace, t->def->name, t->kms_key_arn, ki.kms_key_arn);
+				snprintf(t->kms_key_arn, sizeof(t->kms_key_arn), "%s", ki.kms_key_arn);
+				*arn_fixed = true;
+			}
 			if (t->status == COFFER_STATUS_INACCESSIBLE) {
 				/* The table key came from the KMS just now (the cache
 				 * is fresh at open): access is back. */
@@ -977,6 +989,11 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	       COFFER_E_INVALID, "coffer_db_open: incomplete configuration");
 	struct coffer_db *db = COFFER_NEW(struct coffer_db);
 	db->cfg = *cfg;
+	/* Every KMS call the database makes goes through a counting provider
+	 * that attributes it to its table (keyhealth.c, db_kms_note). */
+	pthread_mutex_init(&db->kms_mu, NULL);
+	db->inner_provider = cfg->provider;
+	db->cfg.provider = coffer_key_provider_counting(cfg->provider, db_kms_note, db);
 	db->data_dir = coffer_xstrdup(cfg->data_dir);
 	db->service_key = coffer_xstrdup(cfg->service_key);
 	db->cfg.data_dir = db->data_dir;
@@ -996,7 +1013,7 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 	TRY_FAIL(coffer_fs_mkdirs(data, 0700));
 	db->storage = (struct coffer_storage_config){
 		.data_dir = data,
-		.provider = cfg->provider,
+		.provider = db->cfg.provider,
 		.cache = cfg->cache,
 		.clock = db->clock,
 		.log = db->log,
@@ -1008,9 +1025,10 @@ COFFER_RESULT coffer_db_open(const struct coffer_db_config *cfg, struct coffer_d
 		struct db_event **evs = NULL;
 		size_t n_evs = 0;
 		TRY_FAIL(load_catalog(db, cat));
+		bool arn_fixed = false;
 		db_pitr_open(db); /* restores and deletions a restart interrupted */
-		open_tables(db, &evs, &n_evs);
-		if (n_evs && db_save_catalog(db) != COFFER_OK)
+		open_tables(db, &evs, &n_evs, &arn_fixed);
+		if ((n_evs || arn_fixed) && db_save_catalog(db) != COFFER_OK)
 			coffer_log_error(db->log, "db", "saving table statuses: %s", coffer_error_msg());
 		for (size_t i = 0; i < n_evs; i++) {
 			db_event_deliver(db, evs[i]);
@@ -1066,6 +1084,9 @@ void coffer_db_close(struct coffer_db *db)
 	free(db->releases);
 	free(db->notify_webhook);
 	free(db->notify_command);
+	coffer_key_provider_free(db->cfg.provider); /* the counting one */
+	db_kms_stats_free(db->kms_stats, db->n_kms_stats);
+	pthread_mutex_destroy(&db->kms_mu);
 	pthread_mutex_destroy(&db->health_mu);
 	pthread_cond_destroy(&db->health_cv);
 	free(db->tables);

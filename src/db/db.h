@@ -134,5 +134,10 @@ void coffer_db_catalog_free(struct coffer_db_catalog *c);
 
 /* Flushes every table's memtable (SIGTERM). */
 COFFER_RESULT coffer_db_flush_all(struct coffer_db *db);
+/* Appends the KMS calls per table and operation since open, in Prometheus
+ * text: coffer_table_kms_calls_total{keyspace,table,operation} and
+ * coffer_table_kms_last_call_seconds{...} (keyhealth.c). */
+struct coffer_buf;
+void coffer_db_render_kms_metrics(struct coffer_db *db, struct coffer_buf *out);
 
 #endif

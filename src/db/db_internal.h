@@ -119,6 +119,17 @@ struct db_event {
 };
 #define DB_EVENTS_MAX 1000
 
+/* (added by keyhealth.c) KMS calls made for one table, per operation. */
+struct db_kms_op_stat {
+	uint64_t calls;
+	int64_t last_us;                  /* wall clock of the last call */
+	char last_result[48];             /* "Success" or the error's name */
+};
+struct db_kms_stat {
+	char *keyspace, *table;
+	struct db_kms_op_stat op[COFFER_KEY_OP_COUNT];
+};
+
 #define DB_DML_LOCKS 64
 
 struct role {
@@ -227,6 +238,13 @@ struct coffer_db {
 	 * before running while this is set (broadcast pitr_cv on clearing it),
 	 * so a test can look at a table that is RESTORING. */
 	bool pitr_test_hold;
+	/* (added by keyhealth.c) KMS calls per table and operation, since
+	 * start: cfg.provider is a counting provider over the configured one
+	 * (inner_provider) reporting to db_kms_note; under kms_mu. */
+	struct coffer_key_provider *inner_provider;
+	pthread_mutex_t kms_mu;
+	struct db_kms_stat *kms_stats;
+	size_t n_kms_stats;
 };
 
 /* The execution of one statement. The caller (handler.c) fills the inputs;
@@ -346,7 +364,21 @@ void db_grants_schedule_drop(struct coffer_db *db, struct db_table *t);
  * writing; a grant the KMS cannot retire now stays listed. Returns whether
  * the list changed (the caller saves the catalog). */
 bool db_grants_release_due(struct coffer_db *db);
+/* Drops from the release list the grants `t` holds (a table back on a key it
+ * used before gets the same named grants back). Caller holds schema_lock
+ * for writing and saves the catalog. */
+void db_grants_unschedule(struct coffer_db *db, const struct db_table *t);
 void db_grants_free(struct db_table *t);
+/* Counts a KMS call for table ks.table (the counting provider's hook; also
+ * called directly for DescribeKey and RetireGrant, which name no table).
+ * NULL names: not attributed. Takes kms_mu. */
+void db_kms_note(void *db, const char *ks, const char *table, enum coffer_key_provider_op op, coffer_rc rc);
+/* A copy of the counts (caller frees with db_kms_stats_free). */
+void db_kms_stats_copy(struct coffer_db *db, struct db_kms_stat **out, size_t *n);
+void db_kms_stats_free(struct db_kms_stat *s, size_t n);
+/* DescribeKey of `key` on behalf of table ks.table, counted for it. */
+coffer_rc db_describe_key(struct coffer_db *db, const char *ks, const char *table, const char *key,
+			  struct coffer_key_description *d);
 
 /* ---- notify.c ---- */
 /* Records an event (caller holds schema_lock for writing; it is persisted
@@ -435,7 +467,7 @@ COFFER_RESULT exec_role(struct coffer_exec *x);          /* CREATE/ALTER/DROP/LI
  * grants are retired and t->store is NULL; the caller frees t); the name
  * rule; a random v4 uuid; the AlreadyExists error; the SCHEMA_CHANGE answer
  * (under schema_lock) and its event (after unlocking). */
-COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t);
+COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t, struct db_event **refused);
 bool db_valid_name(const char *s);
 void db_random_uuid(uint8_t u[16]);
 coffer_rc db_ddl_already_exists(struct coffer_exec *x, const char *ks, const char *table);

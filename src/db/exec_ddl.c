@@ -38,6 +38,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
+#include "keys/keyring.h"
 
 #define NAME_MAX_CHARS 48
 
@@ -441,7 +442,7 @@ static COFFER_RESULT resolve_key(struct coffer_exec *x, const struct coffer_tabl
 	struct coffer_key_description d;
 	memset(&d, 0, sizeof(d));
 	ENSURE(key && *key, COFFER_E_INVALID, "CUSTOMER_MANAGED_KMS_KEY requires kms_key_identifier");
-	coffer_rc rc = coffer_key_provider_describe_key(db->cfg.provider, key, &d);
+	coffer_rc rc = db_describe_key(db, def->keyspace, def->name, key, &d);
 	if (rc != COFFER_OK)
 		return key_refused(def->keyspace, def->name, key, rc);
 	if (d.state == COFFER_KEY_STATE_DISABLED)
@@ -462,40 +463,76 @@ static COFFER_RESULT resolve_key(struct coffer_exec *x, const struct coffer_tabl
 
 /* ---- CREATE TABLE ------------------------------------------------------------------------ */
 
+/* A CREATE TABLE refused because of its KMS key raises an event (DESIGN.md
+ * "Notifications"): recorded and saved here (schema_lock held for
+ * writing), delivered by the caller once the lock is released. Transient
+ * KMS trouble (retryable) raises none. */
+static struct db_event *refusal_event(struct coffer_db *db, const struct coffer_tabledef *def, const char *arn,
+				      coffer_rc rc)
+{
+	if (rc == COFFER_E_KMS_THROTTLING || rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT ||
+	    rc == COFFER_E_KMS_DEPENDENCY_TIMEOUT)
+		return NULL;
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+	const char *key = def->kms_key_identifier && *def->kms_key_identifier ? def->kms_key_identifier : arn;
+	struct db_event *e = db_event_record(db, def->keyspace, def->name, "CREATE_TABLE_REFUSED", key, msg);
+	if (db_save_catalog(db) != COFFER_OK)
+		coffer_log_warn(db->log, "db", "saving the refusal event of %s.%s: %s", def->keyspace, def->name,
+				coffer_error_msg());
+	coffer_error_set(rc, COFFER_WHERE, "%s", msg);
+	return e;
+}
+
 /* The KMS key (checked), the grants and the new storage of a table being
  * created (CREATE TABLE, and RESTORE TABLE's target). On failure the grants
- * made are retired and t->store is NULL; the caller frees t. */
-COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t)
+ * made are retired and t->store is NULL; the caller frees t. A refusal
+ * because of the key also records an event in *refused (when not NULL) for
+ * the caller to deliver once schema_lock is released. */
+COFFER_RESULT db_table_provision(struct coffer_exec *x, struct db_table *t, struct db_event **refused)
 {
 	struct coffer_db *db = x->db;
 	const struct coffer_tabledef *def = t->def;
 	coffer_rc rc;
-	TRY(resolve_key(x, def, t->kms_key_arn));
+	rc = resolve_key(x, def, t->kms_key_arn);
+	if (rc != COFFER_OK) {
+		if (refused && def->encryption == COFFER_ENC_CUSTOMER_MANAGED && def->kms_key_identifier &&
+		    *def->kms_key_identifier)
+			*refused = refusal_event(db, def, t->kms_key_arn, rc);
+		return rc;
+	}
 	if (def->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
 		/* The table's two grants (DESIGN.md "Grants"): its operations
 		 * below need the first when the key policy alone does not
 		 * allow coffer. */
 		rc = db_grants_create(db, t);
-		if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
-			return coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
-		if (rc != COFFER_OK && db_rc_is_key_error(rc))
-			return key_refused(def->keyspace, def->name, def->kms_key_identifier, rc);
-		TRY(rc);
+		if (rc != COFFER_OK) {
+			if (rc != COFFER_E_KMS_LIMIT_EXCEEDED && db_rc_is_key_error(rc))
+				rc = key_refused(def->keyspace, def->name, def->kms_key_identifier, rc);
+			else if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
+				rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
+			if (refused)
+				*refused = refusal_event(db, def, t->kms_key_arn, rc);
+			return rc;
+		}
 	}
 	rc = db_table_open_store(db, t, true);
 	if (rc != COFFER_OK) {
 		t->store = NULL;
-		if (db_rc_is_key_error(rc))
+		if (db_rc_is_key_error(rc)) {
 			rc = key_refused(def->keyspace, def->name,
 					 def->kms_key_identifier ? def->kms_key_identifier : t->kms_key_arn, rc);
-		else
+			if (refused)
+				*refused = refusal_event(db, def, t->kms_key_arn, rc);
+		} else {
 			rc = coffer_error_set(rc, COFFER_WHERE, "%s", coffer_error_msg());
+		}
 		db_grants_retire_now(db, t);
 	}
 	return rc;
 }
 
-static COFFER_RESULT create_table(struct coffer_exec *x)
+static COFFER_RESULT create_table(struct coffer_exec *x, struct db_event **refused)
 {
 	const struct coffer_cql_create_table *ct = &x->stmt->u.create_table;
 	struct coffer_db *db = x->db;
@@ -531,7 +568,7 @@ static COFFER_RESULT create_table(struct coffer_exec *x)
 		uint32_t cid;
 		TRY_FAIL(db_column_id(t, def->columns[i].name, true, &cid));
 	}
-	TRY_FAIL(db_table_provision(x, t));
+	TRY_FAIL(db_table_provision(x, t, refused));
 	rc = coffer_keyspace_add_table(ks, def);
 	if (rc != COFFER_OK) {
 		db_grants_retire_now(db, t);
@@ -572,9 +609,17 @@ fail:
 
 COFFER_RESULT exec_create_table(struct coffer_exec *x)
 {
+	struct db_event *refused = NULL;
 	pthread_rwlock_wrlock(&x->db->schema_lock);
-	coffer_rc rc = create_table(x);
+	coffer_rc rc = create_table(x, &refused);
 	pthread_rwlock_unlock(&x->db->schema_lock);
+	if (refused) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		db_event_deliver(x->db, refused);
+		db_event_free(refused);
+		coffer_error_set(rc, COFFER_WHERE, "%s", msg);
+	}
 	if (rc == COFFER_OK)
 		schema_change_notify(x);
 	return rc;
@@ -672,14 +717,56 @@ static bool key_changes(const struct coffer_tabledef *a, const struct coffer_tab
 		      b->kms_key_identifier ? b->kms_key_identifier : "") != 0;
 }
 
-/* The online key change (DESIGN.md rule 5): UPDATING is persisted first so a
- * crash mid-way is visible and retried at open by storage's own recovery. */
-static COFFER_RESULT change_key(struct coffer_exec *x, struct db_table *t, const struct coffer_tabledef *nd)
+/* An ALTER TABLE that changes the table's key runs in three steps, so the
+ * KMS round trips never hold schema_lock for writing (reads and writes of
+ * every table, this one included, go on throughout; DESIGN.md rule 5):
+ *
+ *   1. write lock: the table must be ACTIVE; status UPDATING is saved.
+ *   2. read lock: DescribeKey of the new key; on a customer managed key the
+ *      table's two grants are created on it; the keyring gets their tokens
+ *      and changes the table key (coffer_table_change_key: a new table key
+ *      under the new KMS key, every data key and previous table key
+ *      re-wrapped, no data rewritten).
+ *   3. write lock: the definition, ARN and grants switch; the old key's
+ *      grants go to the release list as at DROP (operations grant now,
+ *      backup grant after grant_release_delay), status ACTIVE, the catalog
+ *      is saved and due releases retired.
+ *
+ * While UPDATING, other ALTERs and TRUNCATE of the table are refused
+ * (retryable Invalid); a DROP is allowed and step 3 then retires the new
+ * grants. A failure in step 2 retires the new grants, gives the keyring its
+ * old tokens back and returns the table to ACTIVE on its old key. A crash
+ * between the key switch and step 3's save leaves the keyring (the truth)
+ * on the new key: open takes the ARN from it (db.c), and the new grants are
+ * then not recorded in the catalog (they are not retired at DROP). */
+struct key_change {
+	struct db_table *t;                     /* NULL: no key change */
+	char storage_id[COFFER_UUID_STR_LEN + 1];
+	struct coffer_tabledef *nd;             /* the new definition (owned) */
+};
+
+static struct db_table *key_change_table(struct coffer_db *db, const struct key_change *kc)
+{
+	for (size_t i = 0; i < db->n_tables; i++)
+		if (db->tables[i] == kc->t && strcmp(kc->t->storage_id, kc->storage_id) == 0)
+			return kc->t;
+	return NULL;
+}
+
+static coffer_rc table_updating(const struct db_table *t)
+{
+	return coffer_error_set(COFFER_E_INVALID, COFFER_WHERE,
+				"Table %s.%s is UPDATING (its encryption key is being changed); retry when it is "
+				"ACTIVE",
+				t->def->keyspace, t->def->name);
+}
+
+/* Step 1; caller holds schema_lock for writing. Takes nd on success. */
+static COFFER_RESULT key_change_begin(struct coffer_exec *x, struct db_table *t, struct coffer_tabledef *nd,
+				      struct key_change *kc)
 {
 	struct coffer_db *db = x->db;
-	char arn[COFFER_KEY_ARN_MAX];
 	TRY(db_table_usable(t));
-	TRY(resolve_key(x, nd, arn));
 	enum coffer_table_status before = t->status;
 	t->status = COFFER_STATUS_UPDATING;
 	coffer_rc rc = db_save_catalog(db);
@@ -687,28 +774,132 @@ static COFFER_RESULT change_key(struct coffer_exec *x, struct db_table *t, const
 		t->status = before;
 		return rc;
 	}
-	rc = coffer_table_change_key(t->store, arn);
-	t->status = COFFER_STATUS_ACTIVE;
-	if (rc != COFFER_OK) {
-		coffer_rc kr = rc;
-		if (db_rc_is_key_error(kr))
-			rc = key_refused(nd->keyspace, nd->name,
-					 nd->kms_key_identifier ? nd->kms_key_identifier : arn, kr);
-		ignore_rc(db_save_catalog(db));
-		return rc;
-	}
-	snprintf(t->kms_key_arn, sizeof(t->kms_key_arn), "%s", arn);
-	coffer_log_info(db->log, "db", "table %s.%s: key changed to %s", nd->keyspace, nd->name, arn);
+	kc->t = t;
+	memcpy(kc->storage_id, t->storage_id, sizeof(kc->storage_id));
+	kc->nd = nd;
 	return COFFER_OK;
 }
 
-static COFFER_RESULT alter_table(struct coffer_exec *x)
+static void set_keyring_grants(struct db_table *t, char *const tokens[2])
+{
+	const char *tok[2];
+	size_t n = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (tokens[i])
+			tok[n++] = tokens[i];
+	struct coffer_key_grants g = {n ? tok : NULL, n};
+	coffer_keyring_set_grants(coffer_table_keyring(t->store), &g);
+}
+
+/* Steps 2 and 3. */
+static COFFER_RESULT key_change_finish(struct coffer_exec *x, struct key_change *kc)
+{
+	struct coffer_db *db = x->db;
+	struct coffer_tabledef *nd = kc->nd;
+	struct db_table *t;
+	/* The new key's grants, held in a scratch table entry (never listed). */
+	struct db_table fresh;
+	memset(&fresh, 0, sizeof(fresh));
+	coffer_rc rc;
+	char msg[1024] = "";
+
+	pthread_rwlock_rdlock(&db->schema_lock);
+	t = key_change_table(db, kc);
+	if (!t) {
+		pthread_rwlock_unlock(&db->schema_lock);
+		BAIL(COFFER_E_INVALID, "Table %s.%s was dropped while its key was being changed", nd->keyspace,
+		     nd->name);
+	}
+	fresh.def = nd; /* same names; ours, so still valid if t is dropped meanwhile */
+	memcpy(fresh.storage_id, t->storage_id, sizeof(fresh.storage_id));
+	rc = resolve_key(x, nd, fresh.kms_key_arn);
+	if (rc == COFFER_OK && nd->encryption == COFFER_ENC_CUSTOMER_MANAGED) {
+		rc = db_grants_create(db, &fresh);
+		if (rc == COFFER_E_KMS_LIMIT_EXCEEDED)
+			rc = coffer_error_set(COFFER_E_INVALID, COFFER_WHERE, "%s", coffer_error_msg());
+		else if (rc != COFFER_OK && db_rc_is_key_error(rc))
+			rc = key_refused(nd->keyspace, nd->name, nd->kms_key_identifier, rc);
+	}
+	/* The current table key is fetched (into the cache) with the old
+	 * key's grant tokens before the keyring is given the new ones. */
+	if (rc == COFFER_OK) {
+		rc = coffer_table_key_check(t->store);
+		if (rc != COFFER_OK && db_rc_is_key_error(rc))
+			rc = key_refused(nd->keyspace, nd->name, t->kms_key_arn, rc);
+	}
+	if (rc == COFFER_OK) {
+		set_keyring_grants(t, fresh.grant_tokens);
+		rc = coffer_table_change_key(t->store, fresh.kms_key_arn);
+		if (rc != COFFER_OK) {
+			set_keyring_grants(t, t->grant_tokens);
+			if (db_rc_is_key_error(rc))
+				rc = key_refused(nd->keyspace, nd->name,
+						 nd->kms_key_identifier ? nd->kms_key_identifier : fresh.kms_key_arn,
+						 rc);
+		}
+	}
+	if (rc != COFFER_OK) {
+		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		db_grants_retire_now(db, &fresh);
+	}
+	pthread_rwlock_unlock(&db->schema_lock);
+
+	pthread_rwlock_wrlock(&db->schema_lock);
+	t = key_change_table(db, kc);
+	if (!t) {
+		/* Dropped meanwhile: its storage is shredded; the new grants go. */
+		if (rc == COFFER_OK)
+			db_grants_retire_now(db, &fresh);
+		pthread_rwlock_unlock(&db->schema_lock);
+		if (rc != COFFER_OK)
+			return coffer_error_set(rc, COFFER_WHERE, "%s", msg);
+		BAIL(COFFER_E_INVALID, "Table %s.%s was dropped while its key was being changed", nd->keyspace,
+		     nd->name);
+	}
+	t->status = COFFER_STATUS_ACTIVE;
+	if (rc == COFFER_OK) {
+		for (size_t i = 0; i < 2; i++) {
+			char id[COFFER_KEY_GRANT_ID_MAX];
+			char *tok = t->grant_tokens[i];
+			memcpy(id, t->grant_ids[i], sizeof(id));
+			memcpy(t->grant_ids[i], fresh.grant_ids[i], sizeof(id));
+			memcpy(fresh.grant_ids[i], id, sizeof(id));
+			t->grant_tokens[i] = fresh.grant_tokens[i];
+			fresh.grant_tokens[i] = tok;
+		}
+		char old_arn[COFFER_KEY_ARN_MAX];
+		memcpy(old_arn, t->kms_key_arn, sizeof(old_arn));
+		memcpy(t->kms_key_arn, fresh.kms_key_arn, sizeof(old_arn));
+		memcpy(fresh.kms_key_arn, old_arn, sizeof(old_arn));
+		/* The old key's grants: released durably, as at DROP. */
+		db_grants_schedule_drop(db, &fresh);
+		db_grants_free(&fresh);
+		/* Back on a key the table used before: CreateGrant with the same
+		 * name answered the grant still waiting for its release; it is
+		 * the table's again. */
+		db_grants_unschedule(db, t);
+		swap_defs(t->def, nd);
+		coffer_log_info(db->log, "db", "table %s.%s: key changed from %s to %s", t->def->keyspace,
+				t->def->name, old_arn, t->kms_key_arn);
+	}
+	if (db_save_catalog(db) != COFFER_OK)
+		coffer_log_error(db->log, "db", "table %s.%s: saving the catalog after the key change: %s (the "
+						"keyring holds the new key; open takes it from there)",
+				 t->def->keyspace, t->def->name, coffer_error_msg());
+	else if (rc == COFFER_OK && db_grants_release_due(db) && db_save_catalog(db) != COFFER_OK)
+		coffer_log_warn(db->log, "db", "grant releases not saved: %s (retried)", coffer_error_msg());
+	pthread_rwlock_unlock(&db->schema_lock);
+	if (rc != COFFER_OK)
+		return coffer_error_set(rc, COFFER_WHERE, "%s", msg);
+	return schema_result(x, "UPDATED", "TABLE", nd->keyspace, nd->name);
+}
+
+static COFFER_RESULT alter_table(struct coffer_exec *x, struct key_change *kc)
 {
 	const struct coffer_cql_alter_table *a = &x->stmt->u.alter_table;
 	struct coffer_db *db = x->db;
 	struct db_table *t;
 	struct colids_snapshot snap;
-	char old_arn[sizeof(t->kms_key_arn)];
 	coffer_rc rc;
 
 	const char *ksname = keyspace_of(x, &a->table);
@@ -717,13 +908,25 @@ static COFFER_RESULT alter_table(struct coffer_exec *x)
 	TRY(db_find_table(x, &a->table, &t));
 	ENSURE(a->kind != COFFER_CQL_ALTER_RENAME, COFFER_E_INVALID,
 	       "ALTER TABLE RENAME is not supported by coffer");
+	if (t->status == COFFER_STATUS_UPDATING)
+		return table_updating(t);
 	struct coffer_tabledef *nd = coffer_tabledef_clone(t->def);
 	colids_take(t, &snap);
-	memcpy(old_arn, t->kms_key_arn, sizeof(old_arn));
 	if (a->kind == COFFER_CQL_ALTER_WITH) {
 		TRY_FAIL(coffer_cql_apply_table_options(nd, &a->options));
-		if (key_changes(t->def, nd))
-			TRY_FAIL(change_key(x, t, nd));
+		if (key_changes(t->def, nd)) {
+			/* The key change finishes after schema_lock is released
+			 * (key_change_finish); a PITR change riding along could
+			 * not be undone if it then failed (disabling erases the
+			 * history), so the two take separate statements. */
+			ENSURE_FAIL(nd->pitr_enabled == t->def->pitr_enabled, COFFER_E_INVALID,
+				    "ALTER TABLE %s.%s cannot change the KMS key and point_in_time_recovery in one "
+				    "statement: run one ALTER TABLE for each",
+				    t->def->keyspace, t->def->name);
+			TRY_FAIL(key_change_begin(x, t, nd, kc));
+			colids_done(t, &snap, false);
+			return COFFER_OK; /* key_change_finish answers */
+		}
 		if (nd->pitr_enabled != t->def->pitr_enabled)
 			TRY_FAIL(db_pitr_alter(db, t, nd->pitr_enabled));
 	} else {
@@ -740,21 +943,20 @@ static COFFER_RESULT alter_table(struct coffer_exec *x)
 	return schema_result(x, "UPDATED", "TABLE", t->def->keyspace, t->def->name);
 fail:
 	colids_done(t, &snap, true);
-	if (strcmp(old_arn, t->kms_key_arn) != 0) {
-		/* The key changed but the catalog could not say so: storage's
-		 * keyring holds the truth; keep the new ARN in memory. */
-		coffer_log_error(db->log, "db", "table %s.%s: key changed but the catalog was not saved",
-				 t->def->keyspace, t->def->name);
-	}
 	coffer_tabledef_free(nd);
 	return rc;
 }
 
 COFFER_RESULT exec_alter_table(struct coffer_exec *x)
 {
+	struct key_change kc = {0};
 	pthread_rwlock_wrlock(&x->db->schema_lock);
-	coffer_rc rc = alter_table(x);
+	coffer_rc rc = alter_table(x, &kc);
 	pthread_rwlock_unlock(&x->db->schema_lock);
+	if (rc == COFFER_OK && kc.t) {
+		rc = key_change_finish(x, &kc);
+		coffer_tabledef_free(kc.nd);
+	}
 	if (rc == COFFER_OK)
 		schema_change_notify(x);
 	return rc;
@@ -846,6 +1048,8 @@ static COFFER_RESULT truncate_table(struct coffer_exec *x)
 	if (ksname && db_is_system_keyspace(ksname))
 		return not_modifiable(ksname);
 	TRY(db_find_table(x, &d->table, &t));
+	if (t->status == COFFER_STATUS_UPDATING)
+		return table_updating(t);
 	TRY(db_table_usable(t));
 	TRY(db_pitr_check_busy(db, t));
 	struct coffer_table *old = t->store;

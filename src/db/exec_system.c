@@ -4,7 +4,9 @@
  * Cassandra 3.11 (keyspaces, tables, columns, types, functions, aggregates,
  * views, indexes, triggers, dropped_columns) and Amazon Keyspaces'
  * system_schema_mcs.keyspaces and system_schema_mcs.tables; and coffer's own
- * system_coffer.events (key-status transitions, notify.c).
+ * system_coffer.events (key-status transitions, notify.c) and
+ * system_coffer.kms_calls (KMS calls per table and operation since start,
+ * keyhealth.c's db_kms_note).
  *
  * These tables are virtual: each query builds the table's rows from the
  * catalog (under schema_lock held for reading), then applies the WHERE
@@ -27,6 +29,7 @@
 
 #include "crypto/crypto.h"
 #include "db/db_internal.h"
+#include "keys/keyring.h"
 
 #define RELEASE_VERSION "3.11.16"
 #define CQL_VERSION "3.4.4"
@@ -175,6 +178,17 @@ static const struct sys_col events_cols[] = {
 	{NULL, NULL},
 };
 
+/* system_coffer.kms_calls: PRIMARY KEY ((keyspace_name), table_name, operation). */
+static const struct sys_col kms_calls_cols[] = {
+	{"keyspace_name", "text"},
+	{"table_name", "text"},
+	{"operation", "text"},
+	{"calls", "bigint"},
+	{"last_call", "timestamp"},
+	{"last_result", "text"},
+	{NULL, NULL},
+};
+
 static const struct sys_col columns_cols[] = {
 	{"keyspace_name", "text"},
 	{"table_name", "text"},
@@ -271,6 +285,7 @@ static void fill_keyspaces(struct sys_ctx *c);
 static void fill_tables(struct sys_ctx *c);
 static void fill_columns(struct sys_ctx *c);
 static void fill_events(struct sys_ctx *c);
+static void fill_kms_calls(struct sys_ctx *c);
 
 static const struct sys_table sys_tables[] = {
 	{"system", "local", local_cols, 1, 0, fill_local},
@@ -290,6 +305,7 @@ static const struct sys_table sys_tables[] = {
 	{"system_schema_mcs", "tables", mcs_tables_cols, 1, 1, fill_tables},
 	{"system_schema_mcs", "columns", columns_cols, 1, 2, fill_columns},
 	{"system_coffer", "events", events_cols, 1, 2, fill_events},
+	{"system_coffer", "kms_calls", kms_calls_cols, 1, 2, fill_kms_calls},
 };
 
 /* The system keyspaces listed in system_schema.keyspaces. */
@@ -672,6 +688,31 @@ static void fill_events(struct sys_ctx *c)
 		cell_text(c, "kms_key", e->kms_key);
 		cell_text(c, "reason", e->reason);
 	}
+}
+
+static void fill_kms_calls(struct sys_ctx *c)
+{
+	struct db_kms_stat *st;
+	size_t n;
+	db_kms_stats_copy(c->db, &st, &n);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t op = 0; op < COFFER_KEY_OP_COUNT; op++) {
+			const struct db_kms_op_stat *o = &st[i].op[op];
+			if (!o->calls)
+				continue;
+			uint8_t ms[8], calls[8];
+			coffer_store_u64(ms, (uint64_t)(o->last_us / 1000));
+			coffer_store_u64(calls, o->calls);
+			row_begin(c);
+			cell_text(c, "keyspace_name", st[i].keyspace);
+			cell_text(c, "table_name", st[i].table);
+			cell_text(c, "operation", coffer_key_provider_op_name((enum coffer_key_provider_op)op));
+			cell_bytes(c, "calls", calls, 8);
+			cell_bytes(c, "last_call", ms, 8);
+			cell_text(c, "last_result", o->last_result);
+		}
+	}
+	db_kms_stats_free(st, n);
 }
 
 static void column_row(struct sys_ctx *c, const char *ks, const char *table, const char *name,

@@ -6,9 +6,13 @@
  * key's state change: the keyring's on_key_state hook), one pass:
  *
  *   1. Under schema_lock held for reading, each ACTIVE or INACCESSIBLE table
- *      is probed. While its table key is cached, the probe makes no KMS
- *      call for it (the cache is peeked, so the check does not count as a
- *      use and the key still expires after its idle period); otherwise
+ *      is probed. While its table key is cached, the probe makes no Decrypt
+ *      for it (the cache is peeked, so the check does not count as a use
+ *      and the key still expires after its idle period), except that a
+ *      table on a customer managed key is re-validated once per idle period
+ *      (coffer_keyring_revalidate: Decrypt with its grant tokens, the cache
+ *      untouched), so revoked grants and a key policy that stopped allowing
+ *      coffer are seen even on a table kept busy; otherwise
  *      coffer_table_key_check asks the KMS (Decrypt). A table on a customer
  *      managed key also gets DescribeKey, so a disabled or pending-deletion
  *      key is seen within one interval even while cached. A table whose
@@ -66,6 +70,109 @@ static bool transient(coffer_rc rc)
 	       rc == COFFER_E_KMS_DEPENDENCY_TIMEOUT || rc == COFFER_E_KMS_INTERNAL;
 }
 
+/* ---- KMS calls per table --------------------------------------------------------------- */
+
+void db_kms_note(void *arg, const char *ks, const char *table, enum coffer_key_provider_op op, coffer_rc rc)
+{
+	struct coffer_db *db = arg;
+	if (!ks || !table || op >= COFFER_KEY_OP_COUNT)
+		return;
+	int64_t now = coffer_clock_now_us(db->clock);
+	pthread_mutex_lock(&db->kms_mu);
+	struct db_kms_stat *st = NULL;
+	for (size_t i = 0; i < db->n_kms_stats && !st; i++)
+		if (strcmp(db->kms_stats[i].keyspace, ks) == 0 && strcmp(db->kms_stats[i].table, table) == 0)
+			st = &db->kms_stats[i];
+	if (!st) {
+		db->kms_stats = coffer_xrealloc(db->kms_stats, sizeof(*db->kms_stats) * (db->n_kms_stats + 1));
+		st = &db->kms_stats[db->n_kms_stats++];
+		memset(st, 0, sizeof(*st));
+		st->keyspace = coffer_xstrdup(ks);
+		st->table = coffer_xstrdup(table);
+	}
+	st->op[op].calls++;
+	st->op[op].last_us = now;
+	snprintf(st->op[op].last_result, sizeof(st->op[op].last_result), "%s",
+		 rc == COFFER_OK ? "Success" : coffer_rc_name(rc));
+	pthread_mutex_unlock(&db->kms_mu);
+}
+
+void db_kms_stats_copy(struct coffer_db *db, struct db_kms_stat **out, size_t *n)
+{
+	pthread_mutex_lock(&db->kms_mu);
+	*n = db->n_kms_stats;
+	*out = coffer_xcalloc(*n ? *n : 1, sizeof(**out));
+	for (size_t i = 0; i < *n; i++) {
+		(*out)[i] = db->kms_stats[i];
+		(*out)[i].keyspace = coffer_xstrdup(db->kms_stats[i].keyspace);
+		(*out)[i].table = coffer_xstrdup(db->kms_stats[i].table);
+	}
+	pthread_mutex_unlock(&db->kms_mu);
+}
+
+void db_kms_stats_free(struct db_kms_stat *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(s[i].keyspace);
+		free(s[i].table);
+	}
+	free(s);
+}
+
+/* One metric family: a line per table and operation with calls. Label
+ * values are catalog names (letters, digits, underscores): nothing to
+ * escape. */
+static void render_family(struct coffer_buf *out, const struct db_kms_stat *st, size_t n, const char *name,
+			  const char *help_type, bool last_call)
+{
+	coffer_buf_printf(out, "%s", help_type);
+	for (size_t i = 0; i < n; i++)
+		for (size_t op = 0; op < COFFER_KEY_OP_COUNT; op++) {
+			const struct db_kms_op_stat *o = &st[i].op[op];
+			if (!o->calls)
+				continue;
+			coffer_buf_printf(out, "%s{keyspace=\"%s\",table=\"%s\",operation=\"%s\"} ", name,
+					  st[i].keyspace, st[i].table,
+					  coffer_key_provider_op_name((enum coffer_key_provider_op)op));
+			if (last_call)
+				coffer_buf_printf(out, "%.3f\n", (double)o->last_us / 1e6);
+			else
+				coffer_buf_printf(out, "%llu\n", (unsigned long long)o->calls);
+		}
+}
+
+void coffer_db_render_kms_metrics(struct coffer_db *db, struct coffer_buf *out)
+{
+	struct db_kms_stat *st;
+	size_t n;
+	db_kms_stats_copy(db, &st, &n);
+	render_family(out, st, n, "coffer_table_kms_calls_total",
+		      "# HELP coffer_table_kms_calls_total KMS calls cofferd made for a table, by operation, since "
+		      "it started.\n# TYPE coffer_table_kms_calls_total counter\n",
+		      false);
+	render_family(out, st, n, "coffer_table_kms_last_call_seconds",
+		      "# HELP coffer_table_kms_last_call_seconds Time of the last KMS call for a table, by "
+		      "operation (Unix seconds).\n# TYPE coffer_table_kms_last_call_seconds gauge\n",
+		      true);
+	db_kms_stats_free(st, n);
+}
+
+/* DescribeKey for a table, counted for it. */
+coffer_rc db_describe_key(struct coffer_db *db, const char *ks, const char *table, const char *key,
+			  struct coffer_key_description *d)
+{
+	coffer_rc rc = coffer_key_provider_describe_key(db->cfg.provider, key, d);
+	db_kms_note(db, ks, table, COFFER_KEY_OP_DESCRIBE_KEY, rc);
+	return rc;
+}
+
+static coffer_rc retire_for(struct coffer_db *db, const struct db_table *t, const char *id)
+{
+	coffer_rc rc = coffer_key_provider_retire_grant(db->cfg.provider, t->kms_key_arn, id, NULL);
+	db_kms_note(db, t->def->keyspace, t->def->name, COFFER_KEY_OP_RETIRE_GRANT, rc);
+	return rc;
+}
+
 /* ---- grants ------------------------------------------------------------------------ */
 
 void db_grants_free(struct db_table *t)
@@ -82,8 +189,7 @@ void db_grants_retire_now(struct coffer_db *db, struct db_table *t)
 	for (size_t i = 0; i < 2; i++) {
 		if (!t->grant_ids[i][0])
 			continue;
-		if (coffer_key_provider_retire_grant(db->cfg.provider, t->kms_key_arn, t->grant_ids[i], NULL) !=
-		    COFFER_OK)
+		if (retire_for(db, t, t->grant_ids[i]) != COFFER_OK)
 			coffer_log_warn(db->log, "db", "table %s.%s: retiring grant %s on %s: %s", t->def->keyspace,
 					t->def->name, t->grant_ids[i], t->kms_key_arn, coffer_rc_name(coffer_error_code()));
 	}
@@ -145,6 +251,19 @@ void db_grants_schedule_drop(struct coffer_db *db, struct db_table *t)
 		release_add(db, t->kms_key_arn, t->grant_ids[0], now);
 	if (t->grant_ids[1][0])
 		release_add(db, t->kms_key_arn, t->grant_ids[1], now + delay);
+}
+
+void db_grants_unschedule(struct coffer_db *db, const struct db_table *t)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < db->n_releases; i++) {
+		const struct db_grant_release *g = &db->releases[i];
+		bool held = strcmp(g->key_arn, t->kms_key_arn) == 0 &&
+			    (strcmp(g->grant_id, t->grant_ids[0]) == 0 || strcmp(g->grant_id, t->grant_ids[1]) == 0);
+		if (!held)
+			db->releases[k++] = *g;
+	}
+	db->n_releases = k;
 }
 
 bool db_grants_release_due(struct coffer_db *db)
@@ -209,19 +328,26 @@ static void probe_table(struct coffer_db *db, struct db_table *t, struct probe *
 		coffer_keyring_info(coffer_table_keyring(t->store), &ki);
 		bool cached = t->status != COFFER_STATUS_INACCESSIBLE &&
 			      coffer_key_cache_peek(db->cfg.cache, t->storage_id, ki.version);
-		if (!cached) {
-			coffer_rc rc = coffer_table_key_check(t->store);
-			if (rc != COFFER_OK) {
-				probe_fail(p, rc, coffer_error_msg());
-				return;
-			}
+		coffer_rc rc = COFFER_OK;
+		if (!cached)
+			rc = coffer_table_key_check(t->store);
+		else if (t->def->encryption == COFFER_ENC_CUSTOMER_MANAGED)
+			/* A busy table's key never leaves the cache: ask the KMS
+			 * once per idle period anyway, with the grant tokens, so a
+			 * revoked grant or a policy that stopped allowing coffer is
+			 * seen within the idle period plus one interval. */
+			rc = coffer_keyring_revalidate(coffer_table_keyring(t->store),
+						       coffer_key_cache_idle_us(db->cfg.cache));
+		if (rc != COFFER_OK) {
+			probe_fail(p, rc, coffer_error_msg());
+			return;
 		}
 	}
 	if (t->def->encryption != COFFER_ENC_CUSTOMER_MANAGED)
 		return;
 	struct coffer_key_description d;
 	memset(&d, 0, sizeof(d));
-	coffer_rc rc = coffer_key_provider_describe_key(db->cfg.provider, t->kms_key_arn, &d);
+	coffer_rc rc = db_describe_key(db, t->def->keyspace, t->def->name, t->kms_key_arn, &d);
 	if (rc != COFFER_OK) {
 		if (!transient(rc))
 			probe_fail(p, rc, coffer_error_msg());

@@ -1011,7 +1011,7 @@ static COFFER_RESULT restore_table(struct coffer_exec *x, struct db_event **ev)
 	else
 		copy_col_ids(&t->col_ids, &t->n_col_ids, pl.rec->col_ids, pl.rec->n_col_ids);
 	t->next_col_id = pl.live ? pl.live->next_col_id : pl.rec->next_col_id;
-	TRY_FAIL(db_table_provision(x, t));
+	TRY_FAIL(db_table_provision(x, t, NULL));
 	rc = coffer_keyspace_add_table(coffer_catalog_keyspace(&db->catalog, pl.tks, true), pl.nd);
 	if (rc != COFFER_OK) {
 		db_grants_retire_now(db, t);

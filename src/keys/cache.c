@@ -193,3 +193,8 @@ uint64_t coffer_key_cache_evictions(struct coffer_key_cache *c)
 	pthread_mutex_unlock(&c->mu);
 	return n;
 }
+
+int64_t coffer_key_cache_idle_us(const struct coffer_key_cache *c)
+{
+	return c->idle_us; /* set once at creation */
+}

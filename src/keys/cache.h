@@ -57,6 +57,8 @@ void coffer_key_cache_drop(struct coffer_key_cache *c, const char *owner);
 /* Evicts expired entries now; returns how many. */
 size_t coffer_key_cache_sweep(struct coffer_key_cache *c);
 size_t coffer_key_cache_count(struct coffer_key_cache *c);
+/* The idle period in force (the health check's re-validation period). */
+int64_t coffer_key_cache_idle_us(const struct coffer_key_cache *c);
 /* Evictions since creation (expiry and drop). */
 uint64_t coffer_key_cache_evictions(struct coffer_key_cache *c);
 

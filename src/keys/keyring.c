@@ -27,6 +27,9 @@
  *                   (AES-256-GCM under TK_n; AAD = "coffer:dk" | table id | u64 file id |
  *                    u8 purpose | u32 tk version)
  *             DEL:  u64 file id
+ *             KMS (type 16): u64 wall-clock us | u8 provider op | varint len +
+ *                   result name ("Success"): the keyring's last successful KMS
+ *                   call, appended after it; each one makes the previous dead
  *   +8+L    32    HMAC-SHA256(M, u64 g | u64 record index | type | payload)
  *
  * M = HKDF-SHA256(TK_n, salt = table id, info = "coffer registry mac"). A
@@ -69,6 +72,7 @@
 #define WRAP_BYTES (COFFER_AEAD_NONCE_BYTES + COFFER_KEY_BYTES + COFFER_AEAD_TAG_BYTES)
 #define REC_ADD 1
 #define REC_DEL 2
+#define REC_KMS 16 /* far from 1, 2: other record types may be added below it */
 #define MAX_REGISTRY (256u << 20)
 
 struct wrapped {
@@ -124,6 +128,14 @@ struct coffer_keyring {
 	uint64_t dead;    /* records that no longer describe a live key */
 	int fd;           /* open for appends */
 	uint64_t end;     /* append offset */
+
+	/* KMS calls (coffer_keyring_kms_stats) */
+	int64_t verified_us;                     /* mono: last KMS Decrypt/Generate OK */
+	uint64_t kms_calls[COFFER_KEY_OP_COUNT];
+	struct coffer_keyring_kms_call last_call; /* newest known (memory or disk) */
+	struct coffer_keyring_kms_call disk_call; /* newest in the registry */
+	bool last_unsaved;                       /* last_call succeeded, not yet appended */
+	bool kms_record;                         /* this generation holds a KMS record */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -236,11 +248,54 @@ static bool del_key(struct coffer_keyring *kr, uint64_t file_id)
 
 /* ---- the table key ------------------------------------------------------- */
 
-/* TK_n from the cache, or from the provider (then cached). Caller holds mu. */
-static coffer_rc current_tk(struct coffer_keyring *kr, struct coffer_secret *tk)
+static coffer_rc append_record(struct coffer_keyring *kr, const struct coffer_secret *tk,
+			       uint8_t type, struct coffer_slice payload);
+
+/* Counts a KMS call; caller holds mu (or owns kr alone). */
+static void kms_note(struct coffer_keyring *kr, enum coffer_key_provider_op op, coffer_rc rc)
 {
-	if (coffer_key_cache_get(kr->cache, kr->table_id, kr->version, tk))
-		return COFFER_OK;
+	kr->kms_calls[op]++;
+	kr->last_call.time_us = coffer_clock_now_us(kr->clock);
+	kr->last_call.op = op;
+	snprintf(kr->last_call.result, sizeof(kr->last_call.result), "%s",
+		 rc == COFFER_OK ? "Success" : coffer_rc_name(rc));
+	kr->last_unsaved = rc == COFFER_OK;
+	if (rc == COFFER_OK)
+		kr->verified_us = coffer_clock_mono_us(kr->clock);
+}
+
+static void kms_payload(const struct coffer_keyring *kr, struct coffer_buf *p)
+{
+	coffer_buf_put_u64(p, (uint64_t)kr->last_call.time_us);
+	coffer_buf_put_u8(p, (uint8_t)kr->last_call.op);
+	coffer_buf_put_lenbytes(p, kr->last_call.result, strlen(kr->last_call.result));
+}
+
+/* Appends the last call if it is not on disk yet (needs TK_n for the MAC and
+ * the registry open for appends). A failure only costs the record: logged. */
+static void kms_persist(struct coffer_keyring *kr, const struct coffer_secret *tk)
+{
+	if (!kr->last_unsaved || kr->fd < 0)
+		return;
+	struct coffer_buf p = {0};
+	kms_payload(kr, &p);
+	coffer_rc rc = append_record(kr, tk, REC_KMS, coffer_buf_slice(&p));
+	coffer_buf_free(&p);
+	if (rc != COFFER_OK) {
+		coffer_log_warn(kr->log, "keys", "%s: recording the last KMS call: %s", kr->path,
+				coffer_error_msg());
+		return;
+	}
+	if (kr->kms_record)
+		kr->dead++;
+	kr->kms_record = true;
+	kr->last_unsaved = false;
+	kr->disk_call = kr->last_call;
+}
+
+/* Decrypt of TK_n's blob through the provider (no cache). Caller holds mu. */
+static coffer_rc kms_decrypt_tk(struct coffer_keyring *kr, struct coffer_secret *tk)
+{
 	struct coffer_key_context_pair pairs[3];
 	struct coffer_key_context ctx;
 	struct coffer_key_grants g = grants_of(kr);
@@ -248,10 +303,21 @@ static coffer_rc current_tk(struct coffer_keyring *kr, struct coffer_secret *tk)
 	context_of(kr, pairs, &ctx);
 	coffer_rc rc = coffer_key_provider_decrypt(kr->provider, coffer_buf_slice(&kr->blob), &ctx,
 						   kr->arn, &g, tk, arn);
+	kms_note(kr, COFFER_KEY_OP_DECRYPT, rc);
 	if (rc != COFFER_OK)
 		return coffer_error_wrap("table %s.%s (%s): table key under %s", kr->keyspace,
 					 kr->table, kr->table_id, kr->arn);
+	return COFFER_OK;
+}
+
+/* TK_n from the cache, or from the provider (then cached). Caller holds mu. */
+static coffer_rc current_tk(struct coffer_keyring *kr, struct coffer_secret *tk)
+{
+	if (coffer_key_cache_get(kr->cache, kr->table_id, kr->version, tk))
+		return COFFER_OK;
+	TRY(kms_decrypt_tk(kr, tk));
 	coffer_key_cache_put(kr->cache, kr->table_id, kr->version, tk);
+	kms_persist(kr, tk);
 	return COFFER_OK;
 }
 
@@ -374,6 +440,13 @@ static coffer_rc write_generation(struct coffer_keyring *kr, uint64_t gen, uint3
 		add_payload(&keys[i], &payload);
 		encode_record(gen, i, REC_ADD, coffer_buf_slice(&payload), &m, &out);
 	}
+	/* The last KMS call moves into the new generation. */
+	bool kms = kr->last_call.time_us != 0;
+	if (kms) {
+		coffer_buf_reset(&payload);
+		kms_payload(kr, &payload);
+		encode_record(gen, n_keys, REC_KMS, coffer_buf_slice(&payload), &m, &out);
+	}
 	coffer_secret_free(&m);
 	TRY_FAIL(coffer_vfs_open(kr->vfs, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600, &fd));
 	TRY_FAIL(coffer_vfs_pwrite_full(kr->vfs, fd, out.ptr, out.len, 0, tmp));
@@ -385,8 +458,12 @@ static coffer_rc write_generation(struct coffer_keyring *kr, uint64_t gen, uint3
 	coffer_vfs_close(kr->vfs, kr->fd);
 	kr->fd = fd;
 	kr->end = out.len;
-	kr->records = n_keys;
+	kr->records = n_keys + (kms ? 1 : 0);
 	kr->dead = 0;
+	kr->kms_record = kms;
+	kr->last_unsaved = false;
+	if (kms)
+		kr->disk_call = kr->last_call;
 	kr->generation = gen;
 	coffer_buf_free(&out);
 	coffer_buf_free(&payload);
@@ -402,6 +479,34 @@ fail:
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
+
+static void free_grants(struct coffer_keyring *kr)
+{
+	for (size_t i = 0; i < kr->n_grant_tokens; i++)
+		free(kr->grant_tokens[i]);
+	free(kr->grant_tokens);
+	kr->grant_tokens = NULL;
+	kr->n_grant_tokens = 0;
+}
+
+/* Caller holds mu (or owns kr alone). */
+static void copy_grants(struct coffer_keyring *kr, const struct coffer_key_grants *g)
+{
+	free_grants(kr);
+	kr->n_grant_tokens = g->n;
+	if (g->n) {
+		kr->grant_tokens = coffer_xcalloc(g->n, sizeof(char *));
+		for (size_t i = 0; i < g->n; i++)
+			kr->grant_tokens[i] = coffer_xstrdup(g->tokens[i]);
+	}
+}
+
+void coffer_keyring_set_grants(struct coffer_keyring *kr, const struct coffer_key_grants *grants)
+{
+	pthread_mutex_lock(&kr->mu);
+	copy_grants(kr, grants);
+	pthread_mutex_unlock(&kr->mu);
+}
 
 static struct coffer_keyring *alloc_keyring(const struct coffer_keyring_config *cfg)
 {
@@ -422,12 +527,7 @@ static struct coffer_keyring *alloc_keyring(const struct coffer_keyring_config *
 	kr->last_ok_us = INT64_MIN / 2;
 	kr->on_key_state = cfg->on_key_state;
 	kr->on_key_state_arg = cfg->on_key_state_arg;
-	kr->n_grant_tokens = cfg->grants.n;
-	if (cfg->grants.n) {
-		kr->grant_tokens = coffer_xcalloc(cfg->grants.n, sizeof(char *));
-		for (size_t i = 0; i < cfg->grants.n; i++)
-			kr->grant_tokens[i] = coffer_xstrdup(cfg->grants.tokens[i]);
-	}
+	copy_grants(kr, &cfg->grants);
 	kr->fd = -1;
 	return kr;
 }
@@ -457,9 +557,7 @@ void coffer_keyring_close(struct coffer_keyring *kr)
 	coffer_wipe(kr->keys, kr->cap_keys * sizeof(*kr->keys));
 	free(kr->keys);
 	coffer_buf_free(&kr->blob);
-	for (size_t i = 0; i < kr->n_grant_tokens; i++)
-		free(kr->grant_tokens[i]);
-	free(kr->grant_tokens);
+	free_grants(kr);
 	free(kr->dir);
 	free(kr->path);
 	free(kr->keyspace);
@@ -480,8 +578,10 @@ coffer_rc coffer_keyring_create(const struct coffer_keyring_config *cfg, const c
 	struct coffer_key_context ctx;
 	struct coffer_key_grants g = grants_of(kr);
 	context_of(kr, pairs, &ctx);
-	TRY_FAIL(coffer_key_provider_generate_data_key(kr->provider, kms_key_ref, &ctx, &g, &tk,
-							&kr->blob, kr->arn));
+	rc = coffer_key_provider_generate_data_key(kr->provider, kms_key_ref, &ctx, &g, &tk, &kr->blob,
+						   kr->arn);
+	kms_note(kr, COFFER_KEY_OP_GENERATE_DATA_KEY, rc);
+	TRY_FAIL(rc);
 	kr->version = 1;
 	TRY_FAIL(write_generation(kr, 1, 1, kr->arn, coffer_buf_slice(&kr->blob), NULL, 0, NULL, 0,
 				  &tk));
@@ -565,6 +665,26 @@ static coffer_rc apply_record(struct coffer_keyring *kr, uint8_t type, struct co
 		if (del_key(kr, id))
 			kr->dead++;
 		kr->dead++;
+	} else if (type == REC_KMS) {
+		uint64_t t;
+		uint8_t op;
+		struct coffer_slice res;
+		TRY(coffer_reader_u64(&r, &t));
+		TRY(coffer_reader_u8(&r, &op));
+		TRY(coffer_reader_lenbytes(&r, sizeof(kr->last_call.result) - 1, &res));
+		TRY(coffer_reader_end(&r));
+		ENSURE(op < COFFER_KEY_OP_COUNT, COFFER_E_CORRUPT, "%s: record %llu names KMS operation %u",
+		       kr->path, (unsigned long long)index, op);
+		if (kr->kms_record)
+			kr->dead++;
+		kr->kms_record = true;
+		kr->disk_call.time_us = (int64_t)t;
+		kr->disk_call.op = (enum coffer_key_provider_op)op;
+		snprintf(kr->disk_call.result, sizeof(kr->disk_call.result), "%.*s", (int)res.len,
+			 (const char *)res.ptr);
+		/* The open's own Decrypt (noted before the records are read) is newer. */
+		if (kr->disk_call.time_us > kr->last_call.time_us)
+			kr->last_call = kr->disk_call;
 	} else {
 		BAIL(COFFER_E_CORRUPT, "%s: record %llu has unknown type %u", kr->path,
 		     (unsigned long long)index, type);
@@ -892,8 +1012,10 @@ coffer_rc coffer_keyring_change_key(struct coffer_keyring *kr, const char *new_k
 	struct coffer_key_context ctx;
 	struct coffer_key_grants g = grants_of(kr);
 	context_of(kr, pairs, &ctx);
-	TRY_FAIL(coffer_key_provider_generate_data_key(kr->provider, new_kms_key_ref, &ctx, &g, &ntk,
-							&blob, arn));
+	rc = coffer_key_provider_generate_data_key(kr->provider, new_kms_key_ref, &ctx, &g, &ntk, &blob,
+						   arn);
+	kms_note(kr, COFFER_KEY_OP_GENERATE_DATA_KEY, rc);
+	TRY_FAIL(rc);
 	uint32_t nv = kr->version + 1;
 
 	/* Previous keys: TK_0..TK_n-1 re-wrapped, then TK_n itself. */
@@ -968,6 +1090,39 @@ fail:
 	return rc;
 }
 
+coffer_rc coffer_keyring_revalidate(struct coffer_keyring *kr, int64_t max_age_us)
+{
+	coffer_rc rc = COFFER_OK;
+	struct coffer_secret tk = {0};
+	pthread_mutex_lock(&kr->mu);
+	if (coffer_clock_mono_us(kr->clock) - kr->verified_us >= max_age_us) {
+		/* The answer is only looked at, never cached: the cache's idle
+		 * timer is the requests' business (rule 6). */
+		rc = kms_decrypt_tk(kr, &tk);
+		if (rc == COFFER_OK)
+			kms_persist(kr, &tk);
+	}
+	pthread_mutex_unlock(&kr->mu);
+	coffer_secret_free(&tk);
+	return rc;
+}
+
+void coffer_keyring_kms_stats(struct coffer_keyring *kr, struct coffer_keyring_kms_stats *out)
+{
+	pthread_mutex_lock(&kr->mu);
+	memcpy(out->calls, kr->kms_calls, sizeof(out->calls));
+	out->last = kr->last_call;
+	pthread_mutex_unlock(&kr->mu);
+}
+
+bool coffer_keyring_last_kms_call(struct coffer_keyring *kr, struct coffer_keyring_kms_call *out)
+{
+	pthread_mutex_lock(&kr->mu);
+	*out = kr->last_call;
+	pthread_mutex_unlock(&kr->mu);
+	return out->time_us != 0;
+}
+
 void coffer_keyring_info(struct coffer_keyring *kr, struct coffer_keyring_info *out)
 {
 	pthread_mutex_lock(&kr->mu);
@@ -977,6 +1132,7 @@ void coffer_keyring_info(struct coffer_keyring *kr, struct coffer_keyring_info *
 	out->previous_keys = kr->n_prev;
 	out->generation = kr->generation;
 	out->records = kr->records;
+	out->recorded_kms_call = kr->disk_call;
 	pthread_mutex_unlock(&kr->mu);
 }
 

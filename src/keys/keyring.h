@@ -72,6 +72,13 @@ struct coffer_keyring_config {
 
 struct coffer_keyring;
 
+/* One KMS call made by a keyring (coffer_keyring_kms_stats). */
+struct coffer_keyring_kms_call {
+	int64_t time_us;                  /* wall clock; 0: none known */
+	enum coffer_key_provider_op op;
+	char result[48];                  /* "Success" or the error's name */
+};
+
 /* A new table: asks the provider for a table key under `kms_key_ref` with the
  * table's context and writes generation 1 of the registry. Fails with
  * COFFER_E_EXISTS if a registry is there already. */
@@ -112,12 +119,40 @@ COFFER_RESULT coffer_keyring_retain(struct coffer_keyring *kr, const uint64_t *l
  * generation in full, then renames it over the old: a crash leaves either
  * generation, each complete. No data file is touched. */
 COFFER_RESULT coffer_keyring_change_key(struct coffer_keyring *kr, const char *new_kms_key_ref);
+/* Re-validation (rule 6 for busy tables): while the table key is cached and
+ * in use it would never be asked of the KMS again, so a revoked grant or a
+ * key policy that stopped allowing coffer would go unnoticed. When the last
+ * KMS answer for TK_n is at least `max_age_us` old this asks the KMS again
+ * (Decrypt of TK_n's blob with the keyring's grant tokens), without touching
+ * the cache (an idle key still expires), and returns its refusal if any.
+ * With the health check calling it every interval and max_age_us the cache's
+ * idle period, a busy table costs at most one Decrypt per idle period. */
+COFFER_RESULT coffer_keyring_revalidate(struct coffer_keyring *kr, int64_t max_age_us);
+
+/* KMS calls made by the keyring (Decrypt, GenerateDataKey), counted since
+ * it was opened, and the last one. The last successful call is also kept in
+ * the registry (a KMS-call record appended with the table key at hand), so
+ * an offline reader sees it after a restart: coffer_keyring_last_kms_call
+ * returns the newer of the one in memory and the one read at open. */
+struct coffer_keyring_kms_stats {
+	uint64_t calls[COFFER_KEY_OP_COUNT];
+	struct coffer_keyring_kms_call last;
+};
+void coffer_keyring_kms_stats(struct coffer_keyring *kr, struct coffer_keyring_kms_stats *out);
+/* False if no KMS call is known for this registry. */
+bool coffer_keyring_last_kms_call(struct coffer_keyring *kr, struct coffer_keyring_kms_call *out);
+
+/* Replaces the grant tokens sent with the keyring's KMS calls (copied): an
+ * ALTER TABLE that moves the table to a key with new grants sets them just
+ * before coffer_keyring_change_key. */
+void coffer_keyring_set_grants(struct coffer_keyring *kr, const struct coffer_key_grants *grants);
 /* Rewrites the registry without dead records (same table key). */
 COFFER_RESULT coffer_keyring_compact(struct coffer_keyring *kr);
 
 /* Unwraps table key version `version` (current or previous) into `out`. */
 COFFER_RESULT coffer_keyring_table_key(struct coffer_keyring *kr, uint32_t version,
 				       struct coffer_secret *out);
+
 
 struct coffer_keyring_info {
 	uint32_t version;                 /* n of the current TK_n */
@@ -126,6 +161,11 @@ struct coffer_keyring_info {
 	size_t previous_keys;             /* wrapped TK_0..TK_n-1 */
 	uint64_t generation;              /* registry file generation */
 	uint64_t records;                 /* records in the current generation */
+	/* The newest KMS call recorded in the registry (time 0: none), what an
+	 * offline reader shows as the table's last KMS call: the registry is
+	 * appended to only by the process serving the table (its Decrypt and
+	 * GenerateDataKey calls after open), never by opening it. */
+	struct coffer_keyring_kms_call recorded_kms_call;
 };
 void coffer_keyring_info(struct coffer_keyring *kr, struct coffer_keyring_info *out);
 /* The table key version that wraps `file_id`'s data key, 0 if none. */

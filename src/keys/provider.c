@@ -205,6 +205,20 @@ uint64_t coffer_key_provider_total_calls(const struct coffer_key_provider *p)
 	return n;
 }
 
+const char *coffer_key_provider_op_name(enum coffer_key_provider_op op)
+{
+	switch (op) {
+	case COFFER_KEY_OP_GENERATE_DATA_KEY: return "GenerateDataKey";
+	case COFFER_KEY_OP_DECRYPT: return "Decrypt";
+	case COFFER_KEY_OP_REENCRYPT: return "ReEncrypt";
+	case COFFER_KEY_OP_DESCRIBE_KEY: return "DescribeKey";
+	case COFFER_KEY_OP_CREATE_GRANT: return "CreateGrant";
+	case COFFER_KEY_OP_RETIRE_GRANT: return "RetireGrant";
+	case COFFER_KEY_OP_COUNT: break;
+	}
+	return "unknown";
+}
+
 void coffer_key_provider_free(struct coffer_key_provider *p)
 {
 	if (!p)

@@ -155,6 +155,8 @@ COFFER_RESULT coffer_key_provider_retire_grant(struct coffer_key_provider *p, co
 /* Calls of `op` since creation (successful or not). */
 uint64_t coffer_key_provider_calls(const struct coffer_key_provider *p,
 				   enum coffer_key_provider_op op);
+/* "Decrypt", "GenerateDataKey", ... */
+const char *coffer_key_provider_op_name(enum coffer_key_provider_op op);
 /* Sum over all ops. */
 uint64_t coffer_key_provider_total_calls(const struct coffer_key_provider *p);
 void coffer_key_provider_free(struct coffer_key_provider *p);
@@ -166,6 +168,17 @@ struct coffer_kms;
  * (coffer_kms_service_principal()). The engine is borrowed and must outlive
  * the provider. */
 struct coffer_key_provider *coffer_key_provider_embedded(struct coffer_kms *kms);
+
+/* ---- the counting provider (provider_counting.c) ---------------------------- */
+
+/* Called after every call, from the calling thread; keyspace and table are
+ * NULL when the call does not name a table (no coffer:keyspace/coffer:table
+ * in its context or grant constraint). The thread's error detail is kept. */
+typedef void (*coffer_key_call_hook)(void *arg, const char *keyspace, const char *table,
+				     enum coffer_key_provider_op op, coffer_rc rc);
+/* Forwards to `inner` (borrowed) and reports each call to `hook`. */
+struct coffer_key_provider *coffer_key_provider_counting(struct coffer_key_provider *inner,
+							 coffer_key_call_hook hook, void *arg);
 
 /* ---- the remote provider ---------------------------------------------------- */
 

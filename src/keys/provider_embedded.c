@@ -5,6 +5,13 @@
  * with the table's grant tokens, exactly as a remote cofferd would call a
  * coffer-kms or AWS KMS; so policies, grants and key states apply the same way
  * in both deployments.
+ *
+ * The engine's per-principal quota answers ThrottlingException past its
+ * rate; GenerateDataKey, Decrypt and ReEncrypt (the quota'd operations) are
+ * then retried with backoff (EMBEDDED_ATTEMPTS in all, 25 ms doubling), as
+ * the remote client retries a throttling coffer-kms; what is still
+ * throttled after that goes up as COFFER_E_KMS_THROTTLING (a retryable
+ * Overloaded for CQL clients).
  */
 #include "keys/provider.h"
 #include "keys/provider_internal.h"
@@ -12,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kms/kms.h"
 #include "util/alloc.h"
@@ -33,6 +41,20 @@ static void caller_of(struct coffer_key_provider *self, const struct coffer_key_
 	c->n_grant_tokens = g ? g->n : 0;
 }
 
+#define EMBEDDED_ATTEMPTS 4
+
+/* Whether to try again after `rc`: throttled and attempts left (then it
+ * has slept). */
+static bool throttled_retry(coffer_rc rc, int *attempt)
+{
+	if (rc != COFFER_E_KMS_THROTTLING || ++*attempt >= EMBEDDED_ATTEMPTS)
+		return false;
+	long ms = 25L << (*attempt - 1);
+	struct timespec ts = {0, ms * 1000000L};
+	nanosleep(&ts, NULL);
+	return true;
+}
+
 static coffer_rc e_generate(struct coffer_key_provider *self, const char *key_ref,
 			    const struct coffer_key_context *ctx, const struct coffer_key_grants *grants,
 			    struct coffer_secret *plaintext, struct coffer_buf *blob,
@@ -44,8 +66,13 @@ static coffer_rc e_generate(struct coffer_key_provider *self, const char *key_re
 	char arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
 	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
-	TRY(coffer_kms_generate_data_key(kms_of(self), &c, key_ref, COFFER_KEY_BYTES, &kctx,
-					 plaintext, blob, arn));
+	coffer_rc rc;
+	int attempt = 0;
+	do
+		rc = coffer_kms_generate_data_key(kms_of(self), &c, key_ref, COFFER_KEY_BYTES, &kctx, plaintext, blob,
+						  arn);
+	while (throttled_retry(rc, &attempt));
+	TRY(rc);
 	coffer_key_copy_arn(key_arn, arn);
 	return COFFER_OK;
 }
@@ -61,7 +88,12 @@ static coffer_rc e_decrypt(struct coffer_key_provider *self, struct coffer_slice
 	char arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
 	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
-	TRY(coffer_kms_decrypt(kms_of(self), &c, blob, &kctx, key_ref, plaintext, arn));
+	coffer_rc rc;
+	int attempt = 0;
+	do
+		rc = coffer_kms_decrypt(kms_of(self), &c, blob, &kctx, key_ref, plaintext, arn);
+	while (throttled_retry(rc, &attempt));
+	TRY(rc);
 	coffer_key_copy_arn(key_arn, arn);
 	return COFFER_OK;
 }
@@ -77,8 +109,13 @@ static coffer_rc e_reencrypt(struct coffer_key_provider *self, struct coffer_sli
 	char src_arn[COFFER_KMS_ARN_MAX] = {0}, dst_arn[COFFER_KMS_ARN_MAX] = {0};
 	caller_of(self, grants, &c);
 	coffer_key_ctx_to_kms(ctx, pairs, &kctx);
-	TRY(coffer_kms_reencrypt(kms_of(self), &c, blob, &kctx, src_key_ref, dst_key_ref, &kctx,
-				 blob_out, src_arn, dst_arn));
+	coffer_rc rc;
+	int attempt = 0;
+	do
+		rc = coffer_kms_reencrypt(kms_of(self), &c, blob, &kctx, src_key_ref, dst_key_ref, &kctx, blob_out,
+					  src_arn, dst_arn);
+	while (throttled_retry(rc, &attempt));
+	TRY(rc);
 	coffer_key_copy_arn(dst_key_arn, dst_arn);
 	return COFFER_OK;
 }
@@ -119,12 +156,7 @@ static coffer_rc e_create_grant(struct coffer_key_provider *self,
 			req->grantee_principal ? req->grantee_principal : c.principal_arn,
 		.retiring_principal =
 			req->retiring_principal ? req->retiring_principal : c.principal_arn,
-		.operations = COFFER_KMS_OP_BIT(COFFER_KMS_OP_DECRYPT) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_GENERATE_DATA_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_FROM) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_TO) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_DESCRIBE_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_RETIRE_GRANT),
+		.operations = COFFER_KEY_GRANT_OPERATIONS,
 		.context_subset = req->context_subset ? &kctx : NULL,
 		.context_equals = NULL,
 		.name = req->name,

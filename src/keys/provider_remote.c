@@ -184,13 +184,7 @@ static coffer_rc r_create_grant(struct coffer_key_provider *self,
 		.key_ref = req->key_ref,
 		.grantee_principal = req->grantee_principal ? req->grantee_principal : me,
 		.retiring_principal = req->retiring_principal ? req->retiring_principal : me,
-		/* the same operations the embedded provider grants */
-		.operations = COFFER_KMS_OP_BIT(COFFER_KMS_OP_DECRYPT) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_GENERATE_DATA_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_FROM) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_REENCRYPT_TO) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_DESCRIBE_KEY) |
-			      COFFER_KMS_OP_BIT(COFFER_KMS_OP_RETIRE_GRANT),
+		.operations = COFFER_KEY_GRANT_OPERATIONS,
 		.context_subset = req->context_subset ? &kctx : NULL,
 		.context_equals = NULL,
 		.name = req->name,

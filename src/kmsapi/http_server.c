@@ -55,7 +55,18 @@ struct coffer_kmsapi_server {
 	const struct coffer_log *log;
 	size_t max_body;
 	uint16_t port;
+	/* More metrics from the process hosting the server (cofferd's per-table
+	 * KMS calls); called on the server's thread. */
+	void (*metrics_extra)(void *arg, struct coffer_buf *out);
+	void *metrics_extra_arg;
 };
+
+void coffer_kmsapi_server_set_metrics_extra(struct coffer_kmsapi_server *s,
+					    void (*fn)(void *arg, struct coffer_buf *out), void *arg)
+{
+	s->metrics_extra_arg = arg;
+	__atomic_store_n(&s->metrics_extra, fn, __ATOMIC_RELEASE);
+}
 
 /* ---- loopback check ---------------------------------------------------------- */
 
@@ -203,6 +214,9 @@ static void on_request(struct evhttp_request *r, void *arg)
 		resp.status = 200;
 		resp.content_type = "text/plain; version=0.0.4";
 		coffer_kmsapi_metrics_render(s->metrics, &resp.body);
+		void (*extra)(void *, struct coffer_buf *) = __atomic_load_n(&s->metrics_extra, __ATOMIC_ACQUIRE);
+		if (extra)
+			extra(s->metrics_extra_arg, &resp.body);
 		send_response(r, &resp, false);
 		return;
 	}

@@ -60,6 +60,11 @@ COFFER_RESULT coffer_kmsapi_server_start(struct event_base *base, struct coffer_
 					 struct coffer_kmsapi_server **out);
 /* The bound port (useful when the config asked for 0). */
 uint16_t coffer_kmsapi_server_port(const struct coffer_kmsapi_server *s);
+/* Appends `fn`'s Prometheus text to every GET /metrics answer (set once,
+ * before or while serving; `arg` must outlive the server). */
+struct coffer_buf;
+void coffer_kmsapi_server_set_metrics_extra(struct coffer_kmsapi_server *s,
+					    void (*fn)(void *arg, struct coffer_buf *out), void *arg);
 /* Closes the listening socket; connections already open are still served. */
 void coffer_kmsapi_server_stop_accepting(struct coffer_kmsapi_server *s);
 /* Closes every connection and frees the server. NULL is a no-op. */

@@ -35,9 +35,19 @@
  *     loopback address; its secret access key is read into secret memory,
  *     handed to the client (which copies it into its own) and wiped; it is
  *     never printed or logged.
- *  4. A KMS that cannot be reached at start is retried for a few seconds
- *     (the client's retries, then the catalog unlock's); after that cofferd
- *     exits 1 with "cannot reach the KMS at URL ..." (db.c invariant 5).
+ *  4. A remote KMS that cannot be reached at start (DESIGN.md rule 7) is
+ *     retried for a few seconds (the client's retries, then the catalog
+ *     unlock's, db.c invariant 5); then cofferd starts anyway, locked: its
+ *     listeners accept connections, and every login and request is refused
+ *     with a retryable error naming the KMS ("cofferd cannot unlock its
+ *     catalog: the KMS at URL cannot be reached ..."), while the unlock
+ *     thread retries with backoff (0.5 s doubling to 10 s). Once the KMS
+ *     answers, the database opens (catalog key unwrapped, every table
+ *     opened) and is published to the glue with one atomic store: no
+ *     restart, nothing to do for the user. The catalog key is never kept
+ *     anywhere unwrapped, so there is no other way to read the catalog
+ *     (the role list included) without the KMS. A KMS that answers with a
+ *     refusal (not an outage) at start still ends cofferd with status 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,9 +56,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "crypto/crypto.h"
 #include "db/db.h"
@@ -75,6 +92,7 @@ struct opts {
 	int64_t grant_release_delay_us;
 	int64_t backup_retention_us;
 	const char *notify_webhook, *notify_command;
+	const char *metrics_listen;
 	int workers;
 };
 
@@ -99,6 +117,9 @@ static void usage(FILE *f)
 		"  --kms-ca FILE            PEM trust anchors for an https KMS (default: system store)\n"
 		"  --kms-service-key REF    the service key (default: the KMS's coffer service key)\n"
 		"  --auth password|none     PasswordAuthenticator (default); none only on loopback\n"
+		"  --metrics-listen HOST:PORT  GET /metrics (Prometheus text: KMS calls per table) on a\n"
+		"                           loopback address; any deployment (the embedded KMS API's\n"
+		"                           /metrics has them too)\n"
 		"  --key-cache-idle DUR     wipe a table key unused this long (default 5m)\n"
 		"  --key-cache-max-age DUR  wipe a table key this long after it was fetched (default 1h)\n"
 		"  --key-check-interval DUR check every table's key this often (default 1m)\n"
@@ -185,6 +206,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"notify-webhook", required_argument, NULL, 'W'},
 		{"notify-command", required_argument, NULL, 'X'},
 		{"workers", required_argument, NULL, 'w'},
+		{"metrics-listen", required_argument, NULL, 'M'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -225,6 +247,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'W': o->notify_webhook = optarg; break;
 		case 'X': o->notify_command = optarg; break;
 		case 'w': o->workers = atoi(optarg); break;
+		case 'M': o->metrics_listen = optarg; break;
 		case 'v': o->log_level = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -319,16 +342,37 @@ static int split(const char *hostport, char *host, size_t cap, uint16_t *port)
 
 /* ---- a remote KMS ------------------------------------------------------------------ */
 
-#define REMOTE_START_BUDGET_US (6 * COFFER_US_PER_SEC)
+#define REMOTE_START_BUDGET_US (3 * COFFER_US_PER_SEC)
 
 static bool kms_unreachable(coffer_rc rc)
 {
 	return rc == COFFER_E_UNAVAILABLE || rc == COFFER_E_TIMEOUT || rc == COFFER_E_KMS_THROTTLING;
 }
 
+/* One look-up of the service key (--kms-service-key by DescribeKey, else the
+ * KMS's coffer service key). COFFER_E_INVALID: a named key that is not
+ * enabled (said on stderr). */
+static coffer_rc find_service_key(const struct opts *o, struct coffer_key_provider *p,
+				  char service_key[COFFER_KEY_ARN_MAX])
+{
+	if (!o->kms_service_key)
+		return coffer_key_provider_remote_service_key(p, service_key);
+	struct coffer_key_description d;
+	TRY(coffer_key_provider_describe_key(p, o->kms_service_key, &d));
+	if (d.state != COFFER_KEY_STATE_ENABLED) {
+		fprintf(stderr, "cofferd: --kms-service-key %s: the key %s is not enabled\n", o->kms_service_key,
+			d.arn);
+		return COFFER_E_INVALID;
+	}
+	snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", d.arn);
+	return COFFER_OK;
+}
+
 /* The remote provider and the service key's ARN. Credentials: --kms-profile,
  * else "default", else "coffer-service" (what `coffer-kms principal create
- * coffer-service` prints). Returns 0, or 1 after saying why on stderr. */
+ * coffer-service` prints). Returns 0; 2 when the KMS cannot be reached to
+ * find the service key (service_key is then "": the unlock thread finds
+ * it); or 1 after saying why on stderr. */
 static int open_remote_kms(const struct opts *o, struct coffer_key_provider **provider,
 			   char service_key[COFFER_KEY_ARN_MAX])
 {
@@ -378,39 +422,43 @@ static int open_remote_kms(const struct opts *o, struct coffer_key_provider **pr
 	const struct coffer_clock *clk = coffer_clock_system();
 	int64_t start = coffer_clock_mono_us(clk);
 	for (;;) {
-		if (o->kms_service_key) {
-			struct coffer_key_description d;
-			rc = coffer_key_provider_describe_key(*provider, o->kms_service_key, &d);
-			if (rc == COFFER_OK && d.state != COFFER_KEY_STATE_ENABLED) {
-				fprintf(stderr, "cofferd: --kms-service-key %s: the key %s is not enabled\n",
-					o->kms_service_key, d.arn);
-				return 1;
-			}
-			if (rc == COFFER_OK)
-				snprintf(service_key, COFFER_KEY_ARN_MAX, "%s", d.arn);
-		} else {
-			rc = coffer_key_provider_remote_service_key(*provider, service_key);
-		}
+		rc = find_service_key(o, *provider, service_key);
 		if (rc == COFFER_OK)
 			return 0;
+		if (rc == COFFER_E_INVALID) /* said why already */
+			return 1;
 		if (!kms_unreachable(rc) || coffer_clock_mono_us(clk) - start > REMOTE_START_BUDGET_US)
 			break;
 		struct timespec ts = {0, 500000000};
 		nanosleep(&ts, NULL);
 	}
-	if (kms_unreachable(rc))
-		fprintf(stderr, "cofferd: cannot reach the KMS at %s to find the coffer service key: %s: %s\n",
+	if (kms_unreachable(rc)) {
+		/* Invariant 4: start anyway; the unlock thread keeps trying. */
+		fprintf(stderr, "cofferd: cannot reach the KMS at %s to find the coffer service key: %s: %s; "
+				"starting anyway: requests are refused as Unavailable until it answers\n",
 			o->kms, coffer_rc_name(rc), coffer_error_msg());
-	else
-		fprintf(stderr, "cofferd: the KMS at %s: cannot use the service key: %s: %s\n", o->kms,
-			coffer_rc_name(rc), coffer_error_msg());
+		service_key[0] = 0;
+		return 2;
+	}
+	fprintf(stderr, "cofferd: the KMS at %s: cannot use the service key: %s: %s\n", o->kms,
+		coffer_rc_name(rc), coffer_error_msg());
 	return 1;
 }
 
 /* ---- the glue between the server and the database ------------------------------ */
 
 struct app {
-	struct coffer_db *db;
+	struct coffer_db *db;            /* NULL while locked; atomic */
+	/* The unlock thread (invariant 4); unlock_mu guards the rest. */
+	pthread_t unlock_tid;
+	bool unlock_running, unlock_stop;
+	pthread_mutex_t unlock_mu;
+	pthread_cond_t unlock_cv;
+	char locked_why[768];
+	const struct opts *o;
+	struct coffer_key_provider *provider;
+	struct coffer_db_config *dcfg;
+	char *service_key;
 	struct coffer_server *server;
 	struct event_base *kms_base;
 	struct coffer_kms *kms;
@@ -418,10 +466,30 @@ struct app {
 	sigset_t sigs;
 };
 
+static struct coffer_db *app_db(struct app *a)
+{
+	return __atomic_load_n(&a->db, __ATOMIC_ACQUIRE);
+}
+
+/* The thread's error while locked: retryable, naming the KMS and why. */
+static coffer_rc locked_error(struct app *a)
+{
+	pthread_mutex_lock(&a->unlock_mu);
+	coffer_rc rc = coffer_error_set(COFFER_E_UNAVAILABLE, COFFER_WHERE,
+					"cofferd cannot unlock its catalog: the KMS at %s cannot be reached (%s); "
+					"retrying in the background, try again later",
+					a->o->kms, a->locked_why[0] ? a->locked_why : "not answering");
+	pthread_mutex_unlock(&a->unlock_mu);
+	return rc;
+}
+
 static coffer_rc glue_login(void *self, struct coffer_slice user, struct coffer_slice pw, bool *ok)
 {
 	struct app *a = self;
-	return coffer_db_login(a->db, user, pw, ok);
+	struct coffer_db *db = app_db(a);
+	if (!db)
+		return locked_error(a);
+	return coffer_db_login(db, user, pw, ok);
 }
 
 static void glue_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
@@ -434,7 +502,23 @@ static void glue_handle(void *self, struct coffer_session *s, const struct coffe
 	char before[COFFER_SESSION_KEYSPACE_MAX];
 	coffer_session_keyspace(s, before);
 	snprintf(ds.keyspace, sizeof(ds.keyspace), "%s", before);
-	coffer_db_handle(a->db, &ds, req, out);
+	struct coffer_db *db = app_db(a);
+	if (!db) {
+		/* Unavailable: drivers retry it (on another host, or later). */
+		locked_error(a);
+		struct coffer_proto_error_body e;
+		memset(&e, 0, sizeof(e));
+		e.code = COFFER_CQL_UNAVAILABLE;
+		e.message = coffer_error_msg();
+		e.consistency = COFFER_PROTO_CL_ONE;
+		e.required = 1;
+		size_t st = coffer_proto_frame_begin(out, ds.version, true, 0, req->stream, COFFER_PROTO_OP_ERROR);
+		if (coffer_proto_put_error(out, ds.version, &e) != COFFER_OK ||
+		    coffer_proto_frame_end(out, st, 0) != COFFER_OK)
+			out->len = st;
+		return;
+	}
+	coffer_db_handle(db, &ds, req, out);
 	if (strcmp(before, ds.keyspace) != 0)
 		coffer_session_set_keyspace(s, ds.keyspace);
 }
@@ -446,6 +530,164 @@ static void on_schema_change(void *arg, const struct coffer_proto_schema_change 
 	struct app *a = arg;
 	if (a->server)
 		coffer_server_broadcast_schema_change(a->server, sc);
+}
+
+/* Invariant 4: find the service key if still unknown, then open the
+ * database; on an outage wait (0.5 s doubling to 10 s) and again. */
+static void *unlock_thread(void *arg)
+{
+	struct app *a = arg;
+	int64_t pause_us = 500000;
+	for (;;) {
+		coffer_rc rc = COFFER_OK;
+		if (!a->service_key[0])
+			rc = find_service_key(a->o, a->provider, a->service_key);
+		struct coffer_db *db = NULL;
+		if (rc == COFFER_OK)
+			rc = coffer_db_open(a->dcfg, &db);
+		if (rc == COFFER_OK) {
+			__atomic_store_n(&a->db, db, __ATOMIC_RELEASE);
+			coffer_log_warn(a->log, "cofferd", "the KMS at %s answers again: catalog unlocked, serving",
+					a->o->kms);
+			return NULL;
+		}
+		pthread_mutex_lock(&a->unlock_mu);
+		snprintf(a->locked_why, sizeof(a->locked_why), "%s: %s", coffer_rc_name(rc), coffer_error_msg());
+		coffer_log_warn(a->log, "cofferd", "catalog still locked: %s; retrying in %lld ms", a->locked_why,
+				(long long)(pause_us / 1000));
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		int64_t ns = (int64_t)until.tv_nsec + (pause_us % COFFER_US_PER_SEC) * 1000;
+		until.tv_sec += (time_t)(pause_us / COFFER_US_PER_SEC + ns / 1000000000);
+		until.tv_nsec = (long)(ns % 1000000000);
+		while (!a->unlock_stop)
+			if (pthread_cond_timedwait(&a->unlock_cv, &a->unlock_mu, &until) == ETIMEDOUT)
+				break;
+		bool stop = a->unlock_stop;
+		pthread_mutex_unlock(&a->unlock_mu);
+		if (stop)
+			return NULL;
+		pause_us = pause_us * 2 > 10 * COFFER_US_PER_SEC ? 10 * COFFER_US_PER_SEC : pause_us * 2;
+	}
+}
+
+/* cofferd's /metrics (on the embedded KMS API's listener) adds the KMS
+ * calls per table. */
+static void render_db_metrics(void *arg, struct coffer_buf *out)
+{
+	struct coffer_db *db = app_db(arg);
+	if (db)
+		coffer_db_render_kms_metrics(db, out);
+}
+
+/* ---- --metrics-listen: cofferd's own /metrics ---------------------------------- */
+
+struct metrics_http {
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *tick;  /* wakes the loop so a loopbreak from another thread is seen */
+	pthread_t tid;
+	bool running;
+	uint16_t port;
+};
+
+static void metrics_request(struct evhttp_request *req, void *arg)
+{
+	struct app *a = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET || !path || strcmp(path, "/metrics") != 0) {
+		evhttp_send_error(req, 404, "only GET /metrics");
+		return;
+	}
+	struct coffer_buf b = {0};
+	coffer_buf_printf(&b, "# HELP coffer_catalog_locked 1 while cofferd waits for the KMS to unlock its "
+			      "catalog.\n# TYPE coffer_catalog_locked gauge\ncoffer_catalog_locked %d\n",
+			  app_db(a) ? 0 : 1);
+	render_db_metrics(a, &b);
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, b.ptr, b.len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+	coffer_buf_free(&b);
+}
+
+static void metrics_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void *metrics_thread(void *arg)
+{
+	event_base_dispatch(((struct metrics_http *)arg)->base);
+	return NULL;
+}
+
+/* Loopback only (invariant 2): the answer names keyspaces and tables. */
+static int metrics_start(const char *hostport, struct app *a, struct metrics_http *m)
+{
+	char host[128];
+	uint16_t port;
+	if (split(hostport, host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: expected HOST:PORT\n", hostport);
+		return -1;
+	}
+	if (!coffer_kmsapi_is_loopback(host)) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: only a loopback address is allowed\n", hostport);
+		return -1;
+	}
+	m->base = event_base_new();
+	m->http = m->base ? evhttp_new(m->base) : NULL;
+	struct evhttp_bound_socket *sock = m->http ? evhttp_bind_socket_with_handle(m->http, host, port) : NULL;
+	if (!sock) {
+		fprintf(stderr, "cofferd: --metrics-listen %s: cannot listen\n", hostport);
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len);
+	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						  : ((struct sockaddr_in *)&ss)->sin_port);
+	evhttp_set_gencb(m->http, metrics_request, a);
+	m->tick = event_new(m->base, -1, EV_PERSIST, metrics_tick, NULL);
+	struct timeval quarter = {0, 250000};
+	event_add(m->tick, &quarter);
+	if (pthread_create(&m->tid, NULL, metrics_thread, m) != 0)
+		return -1;
+	m->running = true;
+	return 0;
+}
+
+static void metrics_stop(struct metrics_http *m)
+{
+	if (m->running) {
+		event_base_loopbreak(m->base);
+		pthread_join(m->tid, NULL);
+		m->running = false;
+	}
+	if (m->http)
+		evhttp_free(m->http);
+	if (m->tick)
+		event_free(m->tick);
+	if (m->base)
+		event_base_free(m->base);
+	m->tick = NULL;
+	m->http = NULL;
+	m->base = NULL;
+}
+
+static void unlock_stop(struct app *a)
+{
+	if (!a->unlock_running)
+		return;
+	pthread_mutex_lock(&a->unlock_mu);
+	a->unlock_stop = true;
+	pthread_cond_signal(&a->unlock_cv);
+	pthread_mutex_unlock(&a->unlock_mu);
+	pthread_join(a->unlock_tid, NULL);
+	a->unlock_running = false;
 }
 
 static void kms_tick(evutil_socket_t fd, short what, void *arg)
@@ -513,6 +755,8 @@ int main(int argc, char **argv)
 	pthread_t kms_tid, sig_tid;
 	bool kms_running = false;
 	struct event *tick = NULL;
+	struct metrics_http metrics;
+	memset(&metrics, 0, sizeof(metrics));
 
 	if (coffer_fs_mkdirs(o.data, 0700) != COFFER_OK) {
 		fprintf(stderr, "cofferd: %s\n", coffer_error_msg());
@@ -522,9 +766,16 @@ int main(int argc, char **argv)
 	bool remote = strcmp(o.kms, "embedded") != 0;
 	char service_key[COFFER_KMS_ARN_MAX];
 	char kms_url[160] = "";
+	bool locked = false;
+	pthread_mutex_init(&a.unlock_mu, NULL);
+	pthread_cond_init(&a.unlock_cv, NULL);
+	a.o = &o;
+	a.service_key = service_key;
 	if (remote) {
-		if (open_remote_kms(&o, &provider, service_key) != 0)
+		int r = open_remote_kms(&o, &provider, service_key);
+		if (r == 1)
 			goto out;
+		locked = r == 2;
 		goto keys;
 	}
 	kms_dir = coffer_path_join(o.data, "kms");
@@ -590,14 +841,37 @@ keys:
 	dcfg.grant_release_delay_us = o.grant_release_delay_us;
 	dcfg.notify_webhook = o.notify_webhook;
 	dcfg.notify_command = o.notify_command;
-	if (coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
-		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE)
-			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s\n",
+	a.provider = provider;
+	a.dcfg = &dcfg;
+	if (!locked && coffer_db_open(&dcfg, &a.db) != COFFER_OK) {
+		if (remote && coffer_error_code() == COFFER_E_UNAVAILABLE) {
+			fprintf(stderr, "cofferd: cannot reach the KMS at %s to unlock the catalog: %s; starting "
+					"anyway: requests are refused as Unavailable until it answers\n",
 				o.kms, coffer_error_msg());
-		else
+			snprintf(a.locked_why, sizeof(a.locked_why), "%s", coffer_error_msg());
+			locked = true;
+		} else {
 			fprintf(stderr, "cofferd: opening the database: %s: %s\n",
 				coffer_rc_name(coffer_error_code()), coffer_error_msg());
-		goto out;
+			goto out;
+		}
+	}
+	if (kmsapi)
+		coffer_kmsapi_server_set_metrics_extra(kmsapi, render_db_metrics, &a);
+	char metrics_url[160] = "";
+	if (o.metrics_listen) {
+		if (metrics_start(o.metrics_listen, &a, &metrics) != 0)
+			goto out;
+		char host[128];
+		uint16_t unused;
+		split(o.metrics_listen, host, sizeof(host), &unused);
+		snprintf(metrics_url, sizeof(metrics_url), ", metrics http://%s:%u/metrics",
+			 strchr(host, ':') ? "[::1]" : host, metrics.port);
+	}
+	if (locked) {
+		if (pthread_create(&a.unlock_tid, NULL, unlock_thread, &a) != 0)
+			goto out;
+		a.unlock_running = true;
 	}
 
 	/* The CQL server. */
@@ -616,10 +890,10 @@ keys:
 		goto out;
 	}
 	pthread_create(&sig_tid, NULL, signal_thread, &a);
-	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s\n",
+	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s%s\n",
 	       o.listen ? coffer_server_address(a.server) : "-", o.tls_listen ? ", CQL/TLS " : "",
 	       o.tls_listen ? coffer_server_tls_address(a.server) : "", kms_url[0] ? kms_url : "-",
-	       remote ? "remote KMS " : "KMS ", remote ? o.kms : "embedded", o.data);
+	       remote ? "remote KMS " : "KMS ", remote ? o.kms : "embedded", o.data, metrics_url);
 	fflush(stdout);
 	if (coffer_server_run(a.server) != COFFER_OK)
 		coffer_log_error(&log, "cofferd", "%s", coffer_error_msg());
@@ -630,6 +904,16 @@ keys:
 out:
 	if (a.server)
 		coffer_server_free(a.server); /* requests in flight finish first */
+	unlock_stop(&a);
+	metrics_stop(&metrics); /* it reads the database too */
+	/* The KMS API loop stops before the database closes: its /metrics reads
+	 * the database. The provider calls the engine directly, so flushing
+	 * below does not need the loop. */
+	if (kms_running) {
+		event_base_loopbreak(a.kms_base);
+		pthread_join(kms_tid, NULL);
+		kms_running = false;
+	}
 	if (a.db) {
 		if (coffer_db_flush_all(a.db) != COFFER_OK) {
 			coffer_log_error(&log, "cofferd", "flush at stop: %s (the commit log still holds the data)",

@@ -192,6 +192,9 @@ class VerifyDumpTest(unittest.TestCase):
         self.assertEqual(plain[3], "1")
         self.assertGreaterEqual(int(plain[4]), 2)
         self.assertEqual(plain[5], "ACTIVE")
+        # cofferd's last recorded KMS call for the table (its keys.reg)
+        self.assertRegex(r.stdout, r"last KMS call of ks\.plain: (GenerateDataKey|Decrypt) Success at "
+                                   r"\d{4}-\d\d-\d\dT")
         secret = lines["ks.secret"].split()
         self.assertEqual(secret[1], self.cmk)
         self.assertEqual(secret[2], "Disabled")

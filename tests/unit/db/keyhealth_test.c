@@ -353,6 +353,112 @@ static void test_grant_limit(void **state)
 		free(tok);
 	}
 	assert_string_equal(dbt_rows(e, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'ks'"), "");
+	/* each refusal raised an event: a row and the notify command */
+	assert_string_equal(dbt_rows(e, "SELECT table_name, event FROM system_coffer.events"),
+			    "crowded|CREATE_TABLE_REFUSED\ncrowded|CREATE_TABLE_REFUSED\n");
+	char *ev = events_text(&v);
+	assert_non_null(strstr(ev, "CREATE_TABLE_REFUSED|ks|crowded|"));
+	free(ev);
+	env_close(&v);
+}
+
+/* ALTER TABLE between keys, observed from inside: a provider wrapper runs
+ * statements in the middle of the key change (at the new table key's
+ * GenerateDataKey, schema_lock then held for reading by the ALTER): the
+ * table is UPDATING and its reads and writes succeed (another ALTER or a
+ * TRUNCATE of an UPDATING table is refused as retryable). Afterwards it is ACTIVE on the
+ * new key with two grants there, the old key's operations grant retired and
+ * its backup grant in the release list; a restart keeps all of it. */
+struct alter_probe {
+	struct dbt *e;
+	bool armed;
+	char status[64];
+	bool insert_ok, select_ok;
+};
+
+static void in_key_change(void *arg, const char *ks, const char *table, enum coffer_key_provider_op op,
+			  coffer_rc rc)
+{
+	struct alter_probe *p = arg;
+	(void)ks;
+	if (!p->armed || op != COFFER_KEY_OP_GENERATE_DATA_KEY || rc != COFFER_OK || !table ||
+	    strcmp(table, "alt") != 0)
+		return;
+	p->armed = false;
+	struct dbt e2 = *p->e; /* its own response buffers */
+	coffer_arena_init(&e2.arena, 0);
+	e2.frame = (struct coffer_buf){0};
+	snprintf(p->status, sizeof(p->status), "%s", status_of(&e2, "alt"));
+	struct coffer_proto_response r;
+	dbt_query(&e2, "INSERT INTO ks.alt (k, v) VALUES (100, 'during')", &r);
+	p->insert_ok = r.opcode == COFFER_PROTO_OP_RESULT;
+	dbt_query(&e2, "SELECT v FROM ks.alt WHERE k = 1", &r);
+	p->select_ok = r.opcode == COFFER_PROTO_OP_RESULT;
+	coffer_arena_free(&e2.arena);
+	coffer_buf_free(&e2.frame);
+}
+
+static void test_alter_moves_grants_online(void **state)
+{
+	(void)state;
+	struct alter_probe p;
+	memset(&p, 0, sizeof(p));
+	struct env v;
+	v.e = dbt_env("kh-alter");
+	v.events_file = coffer_xasprintf("%s/events.txt", v.e->dir);
+	v.command = NULL;
+	struct dbt *e = v.e;
+	p.e = e;
+	struct coffer_key_provider *inner = e->provider;
+	e->provider = coffer_key_provider_counting(inner, in_key_change, &p);
+	e->cfg.key_check_interval_us = -1;
+	e->cfg.grant_release_delay_us = 3600 * COFFER_US_PER_SEC;
+	assert_int_equal(dbt_open(e), COFFER_OK);
+	dbt_ok(e, "CREATE KEYSPACE ks WITH replication = " SIMPLE);
+	char a[COFFER_KMS_ARN_MAX], b[COFFER_KMS_ARN_MAX];
+	default_key(e, a);
+	default_key(e, b);
+	create_cmk_table(e, "alt", a);
+	dbt_ok(e, "INSERT INTO ks.alt (k, v) VALUES (1, 'one')");
+	assert_int_equal(grant_count(e, a), 2);
+
+	p.armed = true;
+	char *q = coffer_xasprintf("ALTER TABLE ks.alt WITH CUSTOM_PROPERTIES = {'encryption_specification': "
+				   "{'encryption_type': 'CUSTOMER_MANAGED_KMS_KEY', 'kms_key_identifier': '%s'}}",
+				   b);
+	dbt_ok(e, q);
+	free(q);
+	assert_false(p.armed);
+	assert_string_equal(p.status, "UPDATING\n");
+	assert_true(p.insert_ok);
+	assert_true(p.select_ok);
+	assert_string_equal(status_of(e, "alt"), "ACTIVE\n");
+	/* (they take schema_lock for writing, so they are tried here, with the
+	 * status set as the ALTER sets it) */
+	table_handle(e, "alt")->status = COFFER_STATUS_UPDATING;
+	dbt_err(e, "ALTER TABLE ks.alt WITH comment = 'no'", COFFER_CQL_INVALID, "is UPDATING");
+	dbt_err(e, "TRUNCATE ks.alt", COFFER_CQL_INVALID, "is UPDATING");
+	table_handle(e, "alt")->status = COFFER_STATUS_ACTIVE;
+	assert_string_equal(table_handle(e, "alt")->kms_key_arn, b);
+	assert_int_equal(grant_count(e, b), 2);
+	assert_int_equal(grant_count(e, a), 1); /* ops retired now, backup released later */
+	assert_int_equal(e->db->n_releases, 1);
+	assert_string_equal(e->db->releases[0].key_arn, a);
+	/* the table runs on the new key's grants (cache dropped: a Decrypt) */
+	coffer_key_cache_drop(e->cache, table_handle(e, "alt")->storage_id);
+	assert_string_equal(dbt_rows(e, "SELECT v FROM ks.alt WHERE k = 100"), "during\n");
+	/* and the move is in the catalog */
+	dbt_close_db(e);
+	assert_int_equal(dbt_open(e), COFFER_OK);
+	assert_string_equal(table_handle(e, "alt")->kms_key_arn, b);
+	assert_int_equal(e->db->n_releases, 1);
+	assert_string_equal(dbt_rows(e, "SELECT v FROM ks.alt WHERE k = 1"), "one\n");
+	/* DROP retires the new key's operations grant */
+	dbt_ok(e, "DROP TABLE ks.alt");
+	assert_int_equal(grant_count(e, b), 1);
+	dbt_close_db(e);
+	coffer_key_provider_free(e->provider);
+	e->provider = inner;
 	env_close(&v);
 }
 
@@ -387,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_grants_revoked_then_restored),
 		cmocka_unit_test(test_drop_retires_grants),
 		cmocka_unit_test(test_grant_limit),
+		cmocka_unit_test(test_alter_moves_grants_online),
 		cmocka_unit_test(test_thread_on_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -402,6 +402,89 @@ static void test_append_cost_and_compaction(void **state)
 	assert_false(coffer_key_cache_peek(e->cache, TID, 1));
 }
 
+/* Re-validation of a busy table (rule 6) and the per-keyring KMS call
+ * counts: a million uses over ~17 simulated minutes with the health check's
+ * revalidate every simulated second cost at most one Decrypt per idle
+ * period; the cache's idle timer is not kept alive by it; a refusal is seen
+ * while the key is cached; the last successful call survives a reopen
+ * (read from the registry, no KMS call) and a compaction. */
+static void test_revalidate_and_last_call(void **state)
+{
+	struct env *e = *state;
+	struct coffer_keyring *kr;
+	struct coffer_keyring_kms_stats st;
+	struct coffer_keyring_kms_call last;
+	const int64_t idle = 300 * COFFER_US_PER_SEC;
+	assert_int_equal(coffer_keyring_create(&e->cfg, "key-a", &kr), COFFER_OK);
+	coffer_keyring_kms_stats(kr, &st);
+	assert_int_equal(st.calls[COFFER_KEY_OP_GENERATE_DATA_KEY], 1);
+	assert_int_equal(st.last.op, COFFER_KEY_OP_GENERATE_DATA_KEY);
+	assert_string_equal(st.last.result, "Success");
+	/* Just fetched: nothing to ask. */
+	assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_OK);
+	assert_int_equal(coffer_key_provider_calls(e->p, COFFER_KEY_OP_DECRYPT), 0);
+
+	for (int i = 1; i <= 1000000; i++) {
+		assert_int_equal(coffer_keyring_check(kr), COFFER_OK);
+		coffer_manual_clock_advance(&e->clock, 1000);
+		if (i % 1000 == 0)
+			assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_OK);
+	}
+	uint64_t dec = coffer_key_provider_calls(e->p, COFFER_KEY_OP_DECRYPT);
+	assert_true(dec >= 3 && dec <= 1000 / 300 + 1);
+	coffer_keyring_kms_stats(kr, &st);
+	assert_int_equal(st.calls[COFFER_KEY_OP_DECRYPT], dec);
+	int64_t when = st.last.time_us;
+	assert_int_equal(st.last.op, COFFER_KEY_OP_DECRYPT);
+
+	/* Disabled while cached and in use: the next revalidation sees it. */
+	fake_kms_disable(&e->fk, "key-a", true);
+	assert_int_equal(coffer_keyring_check(kr), COFFER_OK);
+	coffer_manual_clock_advance(&e->clock, idle);
+	assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_E_KMS_DISABLED);
+	assert_non_null(strstr(coffer_error_msg(), "ks.t"));
+	coffer_keyring_kms_stats(kr, &st);
+	assert_string_equal(st.last.result, coffer_rc_name(COFFER_E_KMS_DISABLED));
+	fake_kms_disable(&e->fk, "key-a", false);
+	/* Revalidation does not count as a use: unused for the idle period,
+	 * the key leaves the cache. */
+	coffer_manual_clock_advance(&e->clock, 1);
+	assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_OK);
+	when = coffer_clock_now_us(&e->clock.clock);
+	coffer_keyring_close(kr);
+
+	/* Opening asks the KMS (cache dropped) but records nothing: the
+	 * registry shows the serving process's last call. */
+	coffer_key_cache_drop(e->cache, TID);
+	coffer_manual_clock_advance(&e->clock, COFFER_US_PER_SEC);
+	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK);
+	struct coffer_keyring_info info;
+	coffer_keyring_info(kr, &info);
+	assert_int_equal(info.recorded_kms_call.time_us, when);
+	assert_true(coffer_keyring_last_kms_call(kr, &last));
+	assert_int_equal(last.time_us, when + COFFER_US_PER_SEC); /* the open's Decrypt */
+	coffer_keyring_close(kr);
+	/* Reopened with the key cached: no KMS call at all. */
+	uint64_t before = coffer_key_provider_total_calls(e->p);
+	coffer_manual_clock_advance(&e->clock, 10 * COFFER_US_PER_SEC);
+	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK); /* cached now */
+	assert_int_equal(coffer_key_provider_total_calls(e->p), before);
+	assert_true(coffer_keyring_last_kms_call(kr, &last));
+	assert_int_equal(last.op, COFFER_KEY_OP_DECRYPT);
+	assert_int_equal(last.time_us, when);
+	assert_string_equal(last.result, "Success");
+	assert_int_equal(coffer_keyring_compact(kr), COFFER_OK);
+	coffer_keyring_close(kr);
+	assert_int_equal(coffer_keyring_open(&e->cfg, &kr), COFFER_OK);
+	assert_true(coffer_keyring_last_kms_call(kr, &last));
+	assert_int_equal(last.time_us, when);
+	/* the idle timer ran out during all this without a use: wiped */
+	coffer_manual_clock_advance(&e->clock, idle + 1);
+	assert_int_equal(coffer_keyring_revalidate(kr, idle), COFFER_OK);
+	assert_false(coffer_key_cache_peek(e->cache, TID, 1));
+	coffer_keyring_close(kr);
+}
+
 static void test_provider_contract(void **state)
 {
 	struct env *e = *state;
@@ -478,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_change_key_crash_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_append_and_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_cost_and_compaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revalidate_and_last_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provider_contract, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shred_without_opening, setup, teardown),
 	};

@@ -101,10 +101,54 @@ static void test_embedded(void **state)
 	free(dir);
 }
 
+/* The engine's quota: 10 operations a second, a burst of 1. A second
+ * GenerateDataKey right after the first is throttled by the engine; the
+ * provider retries it with backoff and it succeeds. With the quota at a
+ * standstill (rate ~0) the caller sees COFFER_E_KMS_THROTTLING, retryable. */
+static void test_throttling_retried(void **state)
+{
+	(void)state;
+	coffer_crypto_init(false);
+	char *dir = test_tmpdir("throttle");
+	char *kdir = coffer_xasprintf("%s/kms", dir);
+	for (int slow = 0; slow < 2; slow++) {
+		struct coffer_kms_config kc;
+		coffer_kms_config_default(&kc);
+		kc.data_dir = kdir;
+		kc.fsync = false;
+		kc.audit_fd = -2;
+		kc.quota_rate = slow ? 0.001 : 10;
+		kc.quota_burst = 1;
+		struct coffer_kms *kms;
+		assert_int_equal(coffer_kms_open(&kc, &kms), COFFER_OK);
+		char svc[COFFER_KMS_ARN_MAX];
+		assert_int_equal(coffer_kms_service_key(kms, svc), COFFER_OK);
+		struct coffer_key_provider *p = coffer_key_provider_embedded(kms);
+		const struct coffer_key_context_pair pairs[] = {{"coffer:purpose", "test"}};
+		const struct coffer_key_context ctx = {pairs, 1};
+		coffer_rc want[2] = {COFFER_OK, slow ? COFFER_E_KMS_THROTTLING : COFFER_OK};
+		for (int i = 0; i < 2; i++) {
+			struct coffer_secret pt;
+			struct coffer_buf blob = {0};
+			char arn[COFFER_KEY_ARN_MAX];
+			assert_int_equal(coffer_key_provider_generate_data_key(p, svc, &ctx, NULL, &pt, &blob, arn),
+					 want[i]);
+			coffer_secret_free(&pt);
+			coffer_buf_free(&blob);
+		}
+		coffer_key_provider_free(p);
+		coffer_kms_close(kms);
+	}
+	rmtree(dir);
+	free(kdir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_embedded),
+		cmocka_unit_test(test_throttling_retried),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
