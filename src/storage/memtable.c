@@ -166,10 +166,10 @@ static struct pidx *index_find(struct memtable *m, uint64_t tok, struct coffer_s
 	return NULL;
 }
 
-static void index_first(struct memtable *m, struct node *n)
+/* Points the partition's index entry at n, its new first node (creating the
+ * entry when p is NULL: the partition was not in the index). */
+static void index_first(struct memtable *m, struct pidx *p, struct node *n)
 {
-	struct coffer_slice key = coffer_slice_of(n->key, n->klen);
-	struct pidx *p = index_find(m, n->tok, key);
 	if (p) {
 		atomic_store_explicit(&p->first, n, memory_order_release);
 		return;
@@ -184,15 +184,14 @@ static void index_first(struct memtable *m, struct node *n)
 
 /* The node holding exactly `key` among the first few nodes of its partition
  * (through the hash index), or NULL: an overwrite of a recent row then skips
- * the skiplist search, whose ~2 log4(n) node visits are mostly cache misses. */
-static struct node *find_in_partition(struct memtable *m, struct coffer_slice key)
+ * the skiplist search, whose ~2 log4(n) node visits are mostly cache misses.
+ * *pidx: the partition's index entry (NULL: the partition is new). */
+static struct node *find_in_partition(struct memtable *m, struct coffer_slice key, struct pidx **pidx)
 {
-	if (key.len < 8)
+	*pidx = key.len >= 8 ? index_find(m, coffer_load_u64(key.ptr), key) : NULL;
+	if (!*pidx)
 		return NULL;
-	struct pidx *p = index_find(m, coffer_load_u64(key.ptr), key);
-	if (!p)
-		return NULL;
-	struct node *x = atomic_load_explicit(&p->first, memory_order_acquire);
+	struct node *x = atomic_load_explicit(&(*pidx)->first, memory_order_acquire);
 	for (int steps = 0; x && steps < 8; steps++) {
 		int c = cmp_node(m, x, key);
 		if (c == 0)
@@ -227,7 +226,8 @@ void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_sli
 		if (c.ts < cur)
 			atomic_store(&m->min_ts, c.ts);
 	}
-	struct node *x = find_in_partition(m, key);
+	struct pidx *pidx;
+	struct node *x = find_in_partition(m, key, &pidx);
 	if (x) {
 		overwrite(m, x, value, &c, parsed);
 		return;
@@ -255,7 +255,7 @@ void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_sli
 	 * another partition */
 	struct node *p0 = prev[0];
 	if (p0 == m->head || !entry_same_partition(coffer_slice_of(p0->key, p0->klen), key))
-		index_first(m, n);
+		index_first(m, key.len >= 8 ? pidx : index_find(m, n->tok, key), n);
 	atomic_fetch_add(&m->bytes, key.len + value.len + sizeof(*n) + (size_t)h * 8 + 16);
 	atomic_fetch_add(&m->count, 1);
 }
