@@ -2,8 +2,10 @@
  * server.h - cofferd's network side: CQL native-protocol listeners (plain and
  * TLS) on one libevent loop, connections that decode frames and answer the
  * protocol's own messages, and a pool of worker threads that runs everything
- * that may block (password checks, queries: a durable write waits for its
- * group commit) so that one slow request never stalls the loop.
+ * that may block (password checks, queries) so that one slow request never
+ * stalls the loop. A handler may answer later (coffer_cql_later_finish): a
+ * plain durable write is answered by the thread that commits its group, so
+ * no worker waits for an fsync.
  *
  * What the server answers itself: OPTIONS (SUPPORTED), STARTUP (AUTHENTICATE
  * or READY), AUTH_RESPONSE (through the handler's login, on a worker),
