@@ -92,6 +92,16 @@ COFFER_RESULT coffer_db_login(struct coffer_db *db, struct coffer_slice user,
  * (RESULT or ERROR, on req->stream) to `out`. May block (durable writes). */
 void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s,
 		      const struct coffer_proto_request *req, struct coffer_buf *out);
+/* The same, letting a plain write (INSERT, UPDATE, DELETE or an UNLOGGED
+ * BATCH on one table, without conditions or counters) be answered once its
+ * commit-log group is durable instead of blocking the calling thread for the
+ * fsync. Returns false with the response in `out` as coffer_db_handle does;
+ * or true, `out` untouched: finish(arg, frame) runs exactly once with the
+ * response frame, on the thread that wrote the group (maybe this one, maybe
+ * before this call returns). finish must not block. */
+bool coffer_db_handle_async(struct coffer_db *db, struct coffer_db_session *s,
+			    const struct coffer_proto_request *req, struct coffer_buf *out,
+			    void (*finish)(void *arg, const struct coffer_buf *frame), void *arg);
 
 /* The storage description of a catalog table (clustering types and orders
  * mapped to the storage engine's comparators) whose storage lives under

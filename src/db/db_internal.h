@@ -274,13 +274,28 @@ struct coffer_exec {
 	 * whole statement and bound from x->values. */
 	const struct coffer_proto_value *const *batch_values;
 	const size_t *batch_n_values;
+	/* A plain write may be answered later (coffer_db_handle_async): run()
+	 * hands it to db_apply_later instead of waiting for its fsync. */
+	void (*finish)(void *arg, const struct coffer_buf *frame);
+	void *finish_arg;
+	int16_t stream;
 	/* outputs */
+	bool deferred;                      /* finish will send the answer */
+	struct coffer_table *lead;          /* must coffer_table_lead once unlocked */
 	struct coffer_buf *out;             /* the RESULT body (kind onward) */
 	uint32_t err_code;                  /* 0: derived from the rc */
 	struct coffer_proto_error_body err; /* extras for err_code (ALREADY_EXISTS, ...) */
 	bool schema_changed;
 	struct coffer_proto_schema_change change;
 };
+
+/* ---- handler.c ---- */
+/* Applies m[0..n) to `store` with coffer_table_apply_async: the answer (RESULT
+ * Void or the error) goes out through x->finish once durable; sets
+ * x->deferred (and x->lead when this thread must lead the group after its
+ * locks are released). An error means nothing was written or queued. */
+COFFER_RESULT db_apply_later(struct coffer_exec *x, struct coffer_table *store, struct coffer_mutation *const *m,
+			     size_t n);
 
 /* ---- db.c ---- */
 /* The table of a possibly unqualified name (keyspace from the session when

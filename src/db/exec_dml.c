@@ -1214,21 +1214,27 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 	x->n_values = saved_n;
 	if (d.applied && d.blog && d.ngroups > 1)
 		TRY_FAIL(db_batchlog_write(x->db, d.blog, &blog_path));
-	/* Tests only: "crash" once the log is durable, before any apply. */
-	if (d.applied && !(blog_path && x->db->batchlog_test_skip_apply)) {
-		for (size_t i = 0; i < d.ngroups; i++)
-			TRY_FAIL(coffer_table_apply(d.groups[i].t->store, d.groups[i].m, d.groups[i].n));
-		/* Applied and durable: the log is done. On an error above it
-		 * stays, and the next start applies the whole batch. */
-		if (blog_path && db_batchlog_done(x->db, blog_path) != COFFER_OK)
-			/* Applied all the same: a log left behind is only replayed
-			 * again at the next start (idempotent). */
-			coffer_log_warn(x->db->log, "db", "%s", coffer_error_msg());
+	if (d.applied && x->finish && !d.blog && nlocks == 0 && !d.conditional && d.ngroups == 1) {
+		/* a plain write on one table: answered once durable, without
+		 * keeping this thread (coffer_db_handle_async) */
+		TRY_FAIL(db_apply_later(x, d.groups[0].t->store, d.groups[0].m, d.groups[0].n));
+	} else {
+		/* Tests only: "crash" once the log is durable, before any apply. */
+		if (d.applied && !(blog_path && x->db->batchlog_test_skip_apply)) {
+			for (size_t i = 0; i < d.ngroups; i++)
+				TRY_FAIL(coffer_table_apply(d.groups[i].t->store, d.groups[i].m, d.groups[i].n));
+			/* Applied and durable: the log is done. On an error above it
+			 * stays, and the next start applies the whole batch. */
+			if (blog_path && db_batchlog_done(x->db, blog_path) != COFFER_OK)
+				/* Applied all the same: a log left behind is only replayed
+				 * again at the next start (idempotent). */
+				coffer_log_warn(x->db->log, "db", "%s", coffer_error_msg());
+		}
+		if (d.conditional)
+			TRY_FAIL(write_applied(&d, d.adef ? d.adef : first_def));
+		else
+			coffer_proto_put_result_void(x->out);
 	}
-	if (d.conditional)
-		TRY_FAIL(write_applied(&d, d.adef ? d.adef : first_def));
-	else
-		coffer_proto_put_result_void(x->out);
 fail:
 	x->values = saved_values;
 	x->n_values = saved_n;

@@ -322,14 +322,65 @@ static COFFER_RESULT do_batch(struct coffer_exec *x, const struct coffer_proto_r
 	return run(x);
 }
 
-void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const struct coffer_proto_request *req,
-		      struct coffer_buf *out)
+/* A write handed to the commit log by db_apply_later: what its answer needs. */
+struct later {
+	void (*finish)(void *arg, const struct coffer_buf *frame);
+	void *arg;
+	uint8_t version;
+	int16_t stream;
+};
+
+/* The commit log's completion (on the leader's thread): the RESULT Void or
+ * the error frame, then the server's finish. */
+static void later_done(void *arg, coffer_rc rc, const char *msg)
+{
+	struct later *l = arg;
+	struct coffer_buf out = {0};
+	if (rc == COFFER_OK) {
+		size_t st = coffer_proto_frame_begin(&out, l->version, true, 0, l->stream, COFFER_PROTO_OP_RESULT);
+		coffer_proto_put_result_void(&out);
+		if (coffer_proto_frame_end(&out, st, 0) != COFFER_OK)
+			out.len = st;
+	} else {
+		coffer_error_set(rc, COFFER_WHERE, "%s", msg ? msg : coffer_rc_name(rc));
+		put_error(&out, l->version, l->stream, NULL, rc);
+	}
+	l->finish(l->arg, &out);
+	coffer_buf_free(&out);
+	free(l);
+}
+
+coffer_rc db_apply_later(struct coffer_exec *x, struct coffer_table *store, struct coffer_mutation *const *m,
+			 size_t n)
+{
+	struct later *l = COFFER_NEW(struct later);
+	l->finish = x->finish;
+	l->arg = x->finish_arg;
+	l->version = x->version;
+	l->stream = x->stream;
+	bool must_lead = false;
+	coffer_rc rc = coffer_table_apply_async(store, m, n, later_done, l, &must_lead);
+	if (rc != COFFER_OK) {
+		free(l);
+		return rc;
+	}
+	/* l belongs to the commit log now (later_done may already have run) */
+	x->deferred = true;
+	x->lead = must_lead ? store : NULL;
+	return COFFER_OK;
+}
+
+static bool handle(struct coffer_db *db, struct coffer_db_session *s, const struct coffer_proto_request *req,
+		   struct coffer_buf *out, void (*finish)(void *arg, const struct coffer_buf *frame), void *arg)
 {
 	struct coffer_arena a;
 	struct coffer_buf body = {0};
 	struct coffer_exec x;
 	coffer_arena_init(&a, 0);
 	exec_init(&x, db, s, &a, &body, NULL);
+	x.finish = finish;
+	x.finish_arg = arg;
+	x.stream = req->stream;
 	coffer_error_clear();
 	struct holds h = {0};
 	coffer_rc rc;
@@ -342,7 +393,11 @@ void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const s
 		rc = coffer_error_set(COFFER_E_PROTOCOL, COFFER_WHERE, "%s is not a statement request",
 				      coffer_proto_opcode_name(req->opcode));
 	}
-	if (rc == COFFER_OK) {
+	if (x.deferred) {
+		/* every lock of the statement is released: write the group */
+		if (x.lead)
+			coffer_table_lead(x.lead);
+	} else if (rc == COFFER_OK) {
 		size_t st = coffer_proto_frame_begin(out, s->version, true, 0, req->stream, COFFER_PROTO_OP_RESULT);
 		coffer_buf_put(out, body.ptr, body.len);
 		if (coffer_proto_frame_end(out, st, 0) != COFFER_OK) {
@@ -355,4 +410,18 @@ void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const s
 	holds_release(db, &h); /* after put_error: x.err.id may point into a statement's id */
 	coffer_buf_free(&body);
 	coffer_arena_free(&a);
+	return x.deferred;
+}
+
+void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const struct coffer_proto_request *req,
+		      struct coffer_buf *out)
+{
+	handle(db, s, req, out, NULL, NULL);
+}
+
+bool coffer_db_handle_async(struct coffer_db *db, struct coffer_db_session *s,
+			    const struct coffer_proto_request *req, struct coffer_buf *out,
+			    void (*finish)(void *arg, const struct coffer_buf *frame), void *arg)
+{
+	return handle(db, s, req, out, finish, arg);
 }

@@ -29,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,19 @@
 
 #include "server/server_internal.h"
 
+/* A deferred request (server.h): who of run_job and the handler's finish
+ * comes last ends the request (job_done), so the job outlives both. */
+enum { LATER_RUNNING, LATER_RETURNED, LATER_FINISHED };
+
+struct coffer_cql_later {
+	int state; /* LATER_*, atomic */
+};
+
 struct job {
 	struct coffer_conn *conn;
 	struct coffer_proto_header hdr;
 	struct coffer_buf frame; /* the whole frame */
+	struct coffer_cql_later later;
 };
 
 static void conn_free(struct coffer_conn *c)
@@ -60,6 +70,8 @@ static void conn_free(struct coffer_conn *c)
 	pthread_mutex_unlock(&s->conns_lock);
 	if (c->flush_ev)
 		event_free(c->flush_ev);
+	if (c->free_ev)
+		event_free(c->free_ev);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	coffer_buf_free(&c->outq);
@@ -91,13 +103,12 @@ static void conn_release(struct coffer_conn *c, bool on_loop)
 	pthread_mutex_unlock(&c->lock);
 	if (!last)
 		return;
-	if (on_loop) {
+	if (on_loop)
 		conn_free(c);
-	} else {
-		struct timeval now = {0, 0};
-		if (event_base_once(c->server->base, -1, EV_TIMEOUT, conn_free_cb, c, &now) != 0)
-			conn_free(c); /* the loop is gone: nothing else can touch it */
-	}
+	else
+		/* if the loop never runs it, coffer_conn_close_all frees c (and
+		 * with it this pending event) */
+		event_active(c->free_ev, EV_TIMEOUT, 0);
 }
 
 /* Stops reading and drops the loop's reference (loop thread). */
@@ -255,6 +266,17 @@ static void do_auth(struct job *j, const struct coffer_proto_request *req, struc
 		out->len = st;
 }
 
+/* Ends a deferred request (counted in later_open since handle returned). */
+static void later_end(struct job *j)
+{
+	struct coffer_server *s = j->conn->server;
+	job_done(j);
+	pthread_mutex_lock(&s->later_lock);
+	if (--s->later_open == 0)
+		pthread_cond_broadcast(&s->later_cv);
+	pthread_mutex_unlock(&s->later_lock);
+}
+
 static void run_job(void *arg)
 {
 	struct job *j = arg;
@@ -280,12 +302,39 @@ static void run_job(void *arg)
 		do_auth(j, &req, &out);
 	} else {
 		const struct coffer_cql_handler *h = &c->server->cfg.handler;
-		h->ops->handle(h->self, &c->session, &req, &out);
+		if (h->ops->handle(h->self, &c->session, &req, &out, &j->later)) {
+			/* answered (or to be answered) by coffer_cql_later_finish */
+			coffer_buf_free(&out);
+			coffer_arena_free(&a);
+			struct coffer_server *s = c->server;
+			pthread_mutex_lock(&s->later_lock);
+			s->later_open++;
+			pthread_mutex_unlock(&s->later_lock);
+			if (__atomic_exchange_n(&j->later.state, LATER_RETURNED, __ATOMIC_ACQ_REL) == LATER_FINISHED)
+				later_end(j);
+			return;
+		}
 	}
 	send_from_worker(c, &out);
 	coffer_buf_free(&out);
 	coffer_arena_free(&a);
 	job_done(j);
+}
+
+void coffer_cql_later_finish(struct coffer_cql_later *l, const struct coffer_buf *frame)
+{
+	struct job *j = (struct job *)((char *)l - offsetof(struct job, later));
+	send_from_worker(j->conn, frame);
+	if (__atomic_exchange_n(&l->state, LATER_FINISHED, __ATOMIC_ACQ_REL) == LATER_RETURNED)
+		later_end(j);
+}
+
+void coffer_conn_wait_deferred(struct coffer_server *s)
+{
+	pthread_mutex_lock(&s->later_lock);
+	while (s->later_open)
+		pthread_cond_wait(&s->later_cv, &s->later_lock);
+	pthread_mutex_unlock(&s->later_lock);
 }
 
 /* ---- the loop's side ----------------------------------------------------------- */
@@ -533,10 +582,16 @@ void coffer_conn_accept(struct coffer_server *s, evutil_socket_t fd, const struc
 	} else {
 		c->bev = bufferevent_socket_new(s->base, fd, opts);
 	}
-	if (c->bev)
+	if (c->bev) {
 		c->flush_ev = event_new(s->base, -1, 0, flush_cb, c);
-	if (!c->bev || !c->flush_ev) {
+		c->free_ev = event_new(s->base, -1, 0, conn_free_cb, c);
+	}
+	if (!c->bev || !c->flush_ev || !c->free_ev) {
 		coffer_log_error(s->log, "server", "connection from %s: cannot set up its buffers", c->peer);
+		if (c->flush_ev)
+			event_free(c->flush_ev);
+		if (c->free_ev)
+			event_free(c->free_ev);
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else

@@ -492,8 +492,13 @@ static coffer_rc glue_login(void *self, struct coffer_slice user, struct coffer_
 	return coffer_db_login(db, user, pw, ok);
 }
 
-static void glue_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
-			struct coffer_buf *out)
+static void glue_finish(void *arg, const struct coffer_buf *frame)
+{
+	coffer_cql_later_finish(arg, frame);
+}
+
+static bool glue_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+			struct coffer_buf *out, struct coffer_cql_later *later)
 {
 	struct app *a = self;
 	struct coffer_db_session ds;
@@ -516,11 +521,12 @@ static void glue_handle(void *self, struct coffer_session *s, const struct coffe
 		if (coffer_proto_put_error(out, ds.version, &e) != COFFER_OK ||
 		    coffer_proto_frame_end(out, st, 0) != COFFER_OK)
 			out->len = st;
-		return;
+		return false;
 	}
-	coffer_db_handle(db, &ds, req, out);
+	bool deferred = coffer_db_handle_async(db, &ds, req, out, glue_finish, later);
 	if (strcmp(before, ds.keyspace) != 0)
 		coffer_session_set_keyspace(s, ds.keyspace);
+	return deferred;
 }
 
 static const struct coffer_cql_handler_ops glue_ops = {glue_login, glue_handle};

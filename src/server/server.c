@@ -155,6 +155,8 @@ COFFER_RESULT coffer_server_new(const struct coffer_server_config *cfg, struct c
 		s->cfg.max_in_flight = 1024;
 	s->log = cfg->log ? cfg->log : coffer_log_null();
 	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_mutex_init(&s->later_lock, NULL);
+	pthread_cond_init(&s->later_cv, NULL);
 	s->base = event_base_new();
 	ENSURE_FAIL(s->base, COFFER_E_INTERNAL, "libevent: cannot create the event loop");
 	s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
@@ -199,6 +201,9 @@ void coffer_server_free(struct coffer_server *s)
 	/* Requests in flight finish (their answers go nowhere), then connections go. */
 	coffer_workers_free(s->workers);
 	s->workers = NULL;
+	/* and the requests answered after their worker returned (durable
+	 * writes whose commit-log group a leader finishes) */
+	coffer_conn_wait_deferred(s);
 	if (s->stop_ev)
 		event_free(s->stop_ev);
 	if (s->base) {
@@ -212,6 +217,8 @@ void coffer_server_free(struct coffer_server *s)
 	if (s->ssl_ctx)
 		SSL_CTX_free(s->ssl_ctx);
 	pthread_mutex_destroy(&s->conns_lock);
+	pthread_mutex_destroy(&s->later_lock);
+	pthread_cond_destroy(&s->later_cv);
 	free(s);
 }
 

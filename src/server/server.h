@@ -2,8 +2,10 @@
  * server.h - cofferd's network side: CQL native-protocol listeners (plain and
  * TLS) on one libevent loop, connections that decode frames and answer the
  * protocol's own messages, and a pool of worker threads that runs everything
- * that may block (password checks, queries: a durable write waits for its
- * group commit) so that one slow request never stalls the loop.
+ * that may block (password checks, queries) so that one slow request never
+ * stalls the loop. A handler may answer later (coffer_cql_later_finish): a
+ * plain durable write is answered by the thread that commits its group, so
+ * no worker waits for an fsync.
  *
  * What the server answers itself: OPTIONS (SUPPORTED), STARTUP (AUTHENTICATE
  * or READY), AUTH_RESPONSE (through the handler's login, on a worker),
@@ -27,6 +29,12 @@
 struct coffer_server;
 struct coffer_session;
 
+/* A request whose answer the handler sends after `handle` returned. */
+struct coffer_cql_later;
+/* Sends a deferred request's whole response frame and ends the request:
+ * exactly once per deferred request, from any thread, never blocking. */
+void coffer_cql_later_finish(struct coffer_cql_later *l, const struct coffer_buf *frame);
+
 /* The CQL engine the server hands requests to. */
 struct coffer_cql_handler_ops {
 	/* Checks a user's password. Returns COFFER_OK with *ok set; an error
@@ -34,9 +42,13 @@ struct coffer_cql_handler_ops {
 	coffer_rc (*login)(void *self, struct coffer_slice user, struct coffer_slice password, bool *ok);
 	/* Handles QUERY, PREPARE, EXECUTE or BATCH for a ready session and
 	 * appends the whole response frame (RESULT or ERROR, with req->stream and
-	 * the session's version) to `out`. Runs on a worker; may block. */
-	void (*handle)(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
-		       struct coffer_buf *out);
+	 * the session's version) to `out`, returning false. Or it returns true
+	 * having kept `later`: the response then goes out through
+	 * coffer_cql_later_finish(later, ...) (possibly called before handle
+	 * returns), so a durable write need not hold the worker during its
+	 * fsync. Runs on a worker; may block. */
+	bool (*handle)(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+		       struct coffer_buf *out, struct coffer_cql_later *later);
 };
 
 struct coffer_cql_handler {

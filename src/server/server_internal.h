@@ -29,6 +29,9 @@ struct coffer_server {
 	pthread_mutex_t conns_lock;
 	struct coffer_conn *conns;       /* doubly linked list of open connections */
 	uint64_t next_conn_id;
+	pthread_mutex_t later_lock;
+	pthread_cond_t later_cv;
+	unsigned later_open;             /* deferred requests not yet ended */
 };
 
 struct coffer_session {
@@ -58,6 +61,7 @@ struct coffer_conn {
 	struct coffer_buf outq;          /* workers' answers not yet handed to bev */
 	bool flush_scheduled;            /* flush_ev is active for outq */
 	struct event *flush_ev;          /* runs the flush on the loop thread */
+	struct event *free_ev;           /* frees the connection on the loop thread */
 	pthread_mutex_t lock;            /* refs, in_flight, closing, outq */
 };
 
@@ -65,5 +69,7 @@ struct coffer_conn {
 void coffer_conn_accept(struct coffer_server *s, evutil_socket_t fd, const struct sockaddr *addr,
 			bool tls);
 void coffer_conn_close_all(struct coffer_server *s);
+/* Waits until every deferred request (coffer_cql_later) has ended. */
+void coffer_conn_wait_deferred(struct coffer_server *s);
 
 #endif

@@ -27,21 +27,29 @@
  * the time its creation was recorded in the backup journal (backup.c).
  *
  * Group commit (DESIGN.md section 4): a writer appends its entries to the
- * pending group and parks on its own futex word. A writer that finds no
+ * pending group and either parks on its own futex word (commitlog_write) or
+ * leaves a completion behind and returns (commitlog_write_async: the caller
+ * gets its answer through done(arg, rc, msg) later). A writer that finds no
  * leader becomes the leader: it takes everything pending, seals it as one
- * group, writes it, fsyncs once, applies it to the memtable, hands leadership
- * to the oldest writer that queued meanwhile (waking that one thread only),
- * and then wakes exactly the writers whose entries were in its group. One
- * fsync thus serves all writes that arrived meanwhile, and no wake-up makes
- * threads outside the group fight for the mutex.
+ * group, writes it, fsyncs once, applies it to the memtable, and then passes
+ * leadership on: to a commitlog_exclusive caller if one waits, else to the
+ * oldest parked writer (waking that one thread only); when the oldest pending
+ * writer is a completion, nobody is parked to take over, so the leader leads
+ * the next group itself. Then it wakes exactly the parked writers of its group
+ * and runs the completions of its group. One fsync thus serves all writes that
+ * arrived meanwhile, no wake-up makes threads outside the group fight for the
+ * mutex, and a completed write costs no thread a park or a wake-up at all.
  *
  *   writer: PENDING ──(leader took it)──► IN FLIGHT ──fsync ok──► APPLIED ──► returns OK
+ *                                              │                              (or done(OK))
  *                                              └──write/fsync failed──► returns the error
+ *                                                                      (or done(rc, msg))
  *
  * Invariants:
- *  1. A write returns OK only after its group is durable (fsync succeeded;
- *     unless the table was opened no_sync for benchmarks) and applied to the
- *     memtable, so a reader never sees a write that could be lost.
+ *  1. A write returns OK (or its completion runs with OK) only after its
+ *     group is durable (fsync succeeded; unless the table was opened no_sync
+ *     for benchmarks) and applied to the memtable, so a reader never sees a
+ *     write that could be lost.
  *  2. Exactly one leader at a time: it alone writes the segment and inserts
  *     into the memtable (memtable invariant 1).
  *  3. A group that failed is cut off the segment (ftruncate to the last good
@@ -52,6 +60,10 @@
  *     (incomplete, or failing authentication exactly at the end of the file);
  *     it is truncated away. Anything else that fails is COFFER_E_CORRUPT naming
  *     the file and group.
+ *  5. While anything is pending, someone leads or is being woken to lead:
+ *     a completion never waits for a writer that will not come. Whoever is
+ *     made leader by commitlog_write_async (*lead) must call commitlog_lead;
+ *     commitlog_drain (table close) leads what is left.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -74,9 +86,11 @@
 #define GROUP_HEADER 16
 #define GROUP_TIME 8
 
-/* A writer waiting for its group, on its own stack. It sleeps on its own
- * futex word, so a finished group wakes exactly its writers (and the next
- * leader), never every thread parked in the log. */
+/* A writer waiting for its group. A parked writer's lives on its own stack
+ * and it sleeps on its own futex word, so a finished group wakes exactly its
+ * writers (and the next leader), never every thread parked in the log. A
+ * completion's (done != NULL) is allocated by commitlog_write_async and freed
+ * by the leader once done has run. */
 enum { WAITER_PARKED, WAITER_DONE, WAITER_LEAD };
 
 struct waiter {
@@ -84,6 +98,8 @@ struct waiter {
 	int state;            /* WAITER_*: set once by a leader, atomically */
 	coffer_rc rc;         /* DONE: the group's result, written before state */
 	char msg[256];        /* its message when rc != COFFER_OK */
+	commitlog_done_fn done; /* NULL: a parked writer */
+	void *arg;
 };
 
 struct commitlog {
@@ -279,41 +295,115 @@ static void waiter_wake(struct waiter *w, int state)
 	syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Gives up leadership (mu held). A commitlog_exclusive caller waiting goes
- * first; otherwise the oldest pending writer is woken as the next leader, so
- * the log never idles with writers queued and only that one thread wakes. */
-static void release_leadership(struct commitlog *l)
+/* Passes leadership on after a group (mu held). A commitlog_exclusive caller
+ * waiting goes first; otherwise the oldest pending writer: a parked one is
+ * woken as the next leader (so only that thread wakes); a completion has no
+ * thread, so true tells the caller to lead the next group itself
+ * (invariant 5). With nothing pending the log goes idle. */
+static bool release_leadership(struct commitlog *l)
 {
 	if (l->excl_waiting || !l->head) {
 		l->leader = false;
 		if (l->excl_waiting)
 			pthread_cond_broadcast(&l->excl_cv);
-		return;
+		return false;
 	}
+	if (l->head->done)
+		return true;
 	waiter_wake(l->head, WAITER_LEAD);
+	return false;
+}
+
+/* Leads groups until leadership passes on (mu held on entry and on return;
+ * the caller holds l->leader). `self`, a parked writer leading for itself
+ * (or NULL), gets its group's result in self->rc / self->msg. */
+static void lead(struct commitlog *l, struct waiter *self)
+{
+	for (;;) {
+		/* The writers the last group woke are about to queue again; with
+		 * an fsync to pay for, give them a moment so one fsync serves them
+		 * all (at most a few yields; never when alone or not syncing). */
+		for (int y = 0; y < 4 && !l->t->no_sync && l->last_group_writes > 1 &&
+				l->pending_writes < l->last_group_writes;
+		     y++) {
+			pthread_mutex_unlock(&l->mu);
+			sched_yield();
+			pthread_mutex_lock(&l->mu);
+		}
+		struct coffer_buf taken = l->pending;
+		l->pending = (struct coffer_buf){0};
+		struct waiter *group = l->head;
+		l->head = l->tail = NULL;
+		uint64_t nw = l->pending_writes;
+		l->pending_writes = 0;
+		l->last_group_writes = nw;
+		pthread_mutex_unlock(&l->mu);
+		coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE, "commit log failed earlier")
+					 : commit_group(l, coffer_buf_slice(&taken));
+		char msg[256] = "";
+		if (rc != COFFER_OK)
+			snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		coffer_wipe(taken.ptr, taken.len);
+		coffer_buf_free(&taken);
+		pthread_mutex_lock(&l->mu);
+		if (rc == COFFER_OK)
+			l->writes += nw;
+		bool again = release_leadership(l);
+		pthread_mutex_unlock(&l->mu);
+		/* invariant 1: only now, after the fsync and the memtable, do
+		 * writers return and completions run */
+		for (struct waiter *w = group, *next; w; w = next) {
+			next = w->next;
+			if (w->done) {
+				w->done(w->arg, rc, rc == COFFER_OK ? NULL : msg);
+				free(w);
+				continue;
+			}
+			w->rc = rc;
+			memcpy(w->msg, msg, sizeof(msg));
+			if (w != self)
+				waiter_wake(w, WAITER_DONE);
+		}
+		self = NULL; /* its group is done */
+		pthread_mutex_lock(&l->mu);
+		if (!again)
+			return;
+	}
+}
+
+/* Appends the mutations to the pending group and the waiter to its list
+ * (mu held); true when the caller became the leader. */
+static bool enqueue(struct commitlog *l, struct coffer_slice *muts, size_t n, struct waiter *w)
+{
+	for (size_t i = 0; i < n; i++)
+		coffer_buf_put(&l->pending, muts[i].ptr, muts[i].len);
+	l->pending_writes++;
+	if (l->tail)
+		l->tail->next = w;
+	else
+		l->head = w;
+	l->tail = w;
+	bool lead = !l->leader;
+	l->leader = true;
+	return lead;
+}
+
+static coffer_rc refuse_broken(struct commitlog *l)
+{
+	pthread_mutex_unlock(&l->mu);
+	BAIL(COFFER_E_IO, "table %s: commit log failed earlier; reopen the table", l->t->table_id);
 }
 
 coffer_rc commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t n)
 {
 	struct waiter self = {.state = WAITER_PARKED};
 	pthread_mutex_lock(&l->mu);
-	if (l->broken) {
+	if (l->broken)
+		return refuse_broken(l);
+	if (!enqueue(l, muts, n, &self)) {
 		pthread_mutex_unlock(&l->mu);
-		BAIL(COFFER_E_IO, "table %s: commit log failed earlier; reopen the table", l->t->table_id);
-	}
-	for (size_t i = 0; i < n; i++)
-		coffer_buf_put(&l->pending, muts[i].ptr, muts[i].len);
-	l->pending_writes++;
-	if (l->tail)
-		l->tail->next = &self;
-	else
-		l->head = &self;
-	l->tail = &self;
-	bool lead = !l->leader;
-	l->leader = true;
-	if (!lead) {
-		pthread_mutex_unlock(&l->mu);
-		if (waiter_park(&self) == WAITER_DONE) {
+		int st = waiter_park(&self);
+		if (st == WAITER_DONE) {
 			if (self.rc != COFFER_OK)
 				return coffer_error_set(self.rc, COFFER_WHERE, "%s", self.msg);
 			return COFFER_OK;
@@ -321,44 +411,33 @@ coffer_rc commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t
 		/* WAITER_LEAD: leadership was handed over; our entries are still pending */
 		pthread_mutex_lock(&l->mu);
 	}
-	/* The writers the last group woke are about to queue again; with an
-	 * fsync to pay for, give them a moment so one fsync serves them all
-	 * (at most a few yields; never when alone or not syncing). */
-	for (int y = 0; y < 4 && !l->t->no_sync && l->last_group_writes > 1 &&
-			l->pending_writes < l->last_group_writes;
-	     y++) {
-		pthread_mutex_unlock(&l->mu);
-		sched_yield();
-		pthread_mutex_lock(&l->mu);
-	}
-	struct coffer_buf taken = l->pending;
-	l->pending = (struct coffer_buf){0};
-	struct waiter *group = l->head;
-	l->head = l->tail = NULL;
-	uint64_t nw = l->pending_writes;
-	l->pending_writes = 0;
-	l->last_group_writes = nw;
+	lead(l, &self);
 	pthread_mutex_unlock(&l->mu);
-	coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE, "commit log failed earlier")
-				 : commit_group(l, coffer_buf_slice(&taken));
-	coffer_wipe(taken.ptr, taken.len);
-	coffer_buf_free(&taken);
+	if (self.rc != COFFER_OK)
+		return coffer_error_set(self.rc, COFFER_WHERE, "%s", self.msg);
+	return COFFER_OK;
+}
+
+coffer_rc commitlog_write_async(struct commitlog *l, struct coffer_slice *muts, size_t n, commitlog_done_fn done,
+				void *arg, bool *must_lead)
+{
+	*must_lead = false;
 	pthread_mutex_lock(&l->mu);
-	if (rc == COFFER_OK)
-		l->writes += nw;
-	release_leadership(l);
+	if (l->broken)
+		return refuse_broken(l);
+	struct waiter *w = COFFER_NEW(struct waiter);
+	w->done = done;
+	w->arg = arg;
+	*must_lead = enqueue(l, muts, n, w);
 	pthread_mutex_unlock(&l->mu);
-	/* invariant 1: only now, after the fsync and the memtable, do writers return */
-	for (struct waiter *w = group, *next; w; w = next) {
-		next = w->next;
-		if (w == &self)
-			continue;
-		w->rc = rc;
-		if (rc != COFFER_OK)
-			snprintf(w->msg, sizeof(w->msg), "%s", coffer_error_msg());
-		waiter_wake(w, WAITER_DONE);
-	}
-	return rc;
+	return COFFER_OK;
+}
+
+void commitlog_lead(struct commitlog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	lead(l, NULL);
+	pthread_mutex_unlock(&l->mu);
 }
 
 coffer_rc commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer_table *t, void *arg),
@@ -372,10 +451,30 @@ coffer_rc commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer
 	l->leader = true;
 	pthread_mutex_unlock(&l->mu);
 	coffer_rc rc = fn(l->t, arg);
+	char msg[256] = "";
+	if (rc != COFFER_OK)
+		snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
 	pthread_mutex_lock(&l->mu);
-	release_leadership(l);
+	/* completions queued meanwhile have no thread of their own (invariant 5) */
+	if (release_leadership(l))
+		lead(l, NULL);
 	pthread_mutex_unlock(&l->mu);
+	if (rc != COFFER_OK)
+		coffer_error_set(rc, COFFER_WHERE, "%s", msg);
 	return rc;
+}
+
+static coffer_rc nothing(struct coffer_table *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	return COFFER_OK;
+}
+
+void commitlog_drain(struct commitlog *l)
+{
+	if (l)
+		ignore(commitlog_exclusive(l, nothing, NULL));
 }
 
 void commitlog_stats(struct commitlog *l, uint64_t *groups, uint64_t *writes)

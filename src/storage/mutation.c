@@ -204,23 +204,47 @@ void coffer_mutation_delete_partition(struct coffer_mutation *m, int64_t ts)
 	add(m, &c);
 }
 
-coffer_rc coffer_table_apply(struct coffer_table *t, struct coffer_mutation *const *m, size_t n)
+/* The entries of m[0..n) as slices (into `stack` when n <= 16), once every
+ * mutation is checked against t and the table key is usable. */
+static coffer_rc mutation_slices(struct coffer_table *t, struct coffer_mutation *const *m, size_t n,
+				 struct coffer_slice stack[16], struct coffer_slice **out)
 {
-	struct coffer_slice stack[16];
-	struct coffer_slice *s = n <= 16 ? stack : coffer_xcalloc(n, sizeof(*s));
-	for (size_t i = 0; i < n; i++) {
-		if (m[i]->t != t || m[i]->invalid) {
-			if (s != stack)
-				free(s);
+	for (size_t i = 0; i < n; i++)
+		if (m[i]->t != t || m[i]->invalid)
 			BAIL(COFFER_E_INVALID, "table %s.%s: mutation refused: %s", t->keyspace, t->name,
 			     m[i]->t != t ? "built for another table" : m[i]->invalid);
-		}
+	TRY(coffer_keyring_check(t->kr));
+	struct coffer_slice *s = n <= 16 ? stack : coffer_xcalloc(n, sizeof(*s));
+	for (size_t i = 0; i < n; i++)
 		s[i] = coffer_buf_slice(&m[i]->entries);
-	}
-	coffer_rc rc = coffer_keyring_check(t->kr);
-	if (rc == COFFER_OK)
-		rc = commitlog_write(t->clog, s, n);
+	*out = s;
+	return COFFER_OK;
+}
+
+coffer_rc coffer_table_apply(struct coffer_table *t, struct coffer_mutation *const *m, size_t n)
+{
+	struct coffer_slice stack[16], *s;
+	TRY(mutation_slices(t, m, n, stack, &s));
+	coffer_rc rc = commitlog_write(t->clog, s, n);
 	if (s != stack)
 		free(s);
 	return rc;
+}
+
+coffer_rc coffer_table_apply_async(struct coffer_table *t, struct coffer_mutation *const *m, size_t n,
+				   void (*done)(void *arg, coffer_rc rc, const char *msg), void *arg,
+				   bool *must_lead)
+{
+	struct coffer_slice stack[16], *s;
+	*must_lead = false;
+	TRY(mutation_slices(t, m, n, stack, &s));
+	coffer_rc rc = commitlog_write_async(t->clog, s, n, done, arg, must_lead);
+	if (s != stack)
+		free(s);
+	return rc;
+}
+
+void coffer_table_lead(struct coffer_table *t)
+{
+	commitlog_lead(t->clog);
 }

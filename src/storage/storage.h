@@ -178,6 +178,24 @@ void coffer_mutation_delete_partition(struct coffer_mutation *m, int64_t ts);
  * (unless cfg.no_sync). The mutations stay owned by the caller. */
 COFFER_RESULT coffer_table_apply(struct coffer_table *t, struct coffer_mutation *const *m, size_t n);
 
+/* The same write answered through a callback instead of by returning: the
+ * mutations are copied into the commit log's pending group (they stay owned by
+ * the caller and may be freed at once) and done(arg, rc, msg) runs exactly
+ * once, after the group is durable and applied (rc COFFER_OK, msg NULL) or
+ * failed (rc and a message naming the problem), on the thread leading the
+ * group: it must not block, nor write to or close this table. An error
+ * returned here (invalid mutation, key unavailable, log failed) means done
+ * will not run and nothing was written.
+ * *must_lead set: nobody is writing the group yet and the caller must call
+ * coffer_table_lead(t) - after releasing any lock that done or closing the
+ * table needs; done may run inside that call. A closing table waits for it.
+ * No worker thread parks while its write waits for the fsync. */
+COFFER_RESULT coffer_table_apply_async(struct coffer_table *t, struct coffer_mutation *const *m, size_t n,
+				       void (*done)(void *arg, coffer_rc rc, const char *msg), void *arg,
+				       bool *must_lead);
+/* Writes pending groups until someone else leads or nothing is pending. */
+void coffer_table_lead(struct coffer_table *t);
+
 /* ---- reads ------------------------------------------------------------------- */
 
 struct coffer_cell_view {

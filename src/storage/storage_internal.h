@@ -274,6 +274,19 @@ COFFER_RESULT commitlog_open(struct coffer_table *t, struct commitlog **out);
 void commitlog_close(struct commitlog *l);
 /* Appends mutation bytes (entries) and waits until durable and applied. */
 COFFER_RESULT commitlog_write(struct commitlog *l, struct coffer_slice *muts, size_t n);
+/* Runs when a commitlog_write_async write is done: on the leader's thread,
+ * after the group is durable and applied (rc COFFER_OK, msg NULL) or failed
+ * (rc and its message). Must not block or write to the table. */
+typedef void (*commitlog_done_fn)(void *arg, coffer_rc rc, const char *msg);
+/* Appends mutation bytes (copied) with a completion and returns at once.
+ * *must_lead: the caller became the leader and must call commitlog_lead
+ * (soon, and not while holding a lock a completion or a table close needs). */
+COFFER_RESULT commitlog_write_async(struct commitlog *l, struct coffer_slice *muts, size_t n,
+				    commitlog_done_fn done, void *arg, bool *must_lead);
+void commitlog_lead(struct commitlog *l);
+/* Waits until nothing is pending or in flight, leading what is left (the
+ * first step of closing a table). */
+void commitlog_drain(struct commitlog *l);
 /* Runs fn while holding the leader role (no group in flight). */
 COFFER_RESULT commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer_table *t, void *arg),
 				  void *arg);

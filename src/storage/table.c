@@ -485,6 +485,8 @@ void table_keyring_config(const struct coffer_storage_config *cfg, struct coffer
 
 static void table_free(struct coffer_table *t)
 {
+	/* completions still pending finish first (commitlog invariant 5) */
+	commitlog_drain(t->clog);
 	stop_background(t);
 	commitlog_close(t->clog);
 	for (size_t i = 0; i < t->n_ssts; i++)
@@ -551,6 +553,7 @@ const char *coffer_table_dir(const struct coffer_table *t)
 
 coffer_rc coffer_table_drop(struct coffer_table *t)
 {
+	commitlog_drain(t->clog);
 	stop_background(t);
 	commitlog_close(t->clog);
 	t->clog = NULL;

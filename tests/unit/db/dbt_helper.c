@@ -206,17 +206,22 @@ void dbt_key_schedule_deletion(struct dbt *e, const char *arn)
 
 /* ---- queries ------------------------------------------------------------------------ */
 
+void dbt_request(struct coffer_proto_request *req, const char *cql)
+{
+	memset(req, 0, sizeof(*req));
+	req->opcode = COFFER_PROTO_OP_QUERY;
+	req->version = 4;
+	req->stream = 7;
+	req->u.query.query = coffer_slice_str(cql);
+	req->u.query.params.consistency = COFFER_PROTO_CL_ONE;
+	req->u.query.params.page_size = -1;
+}
+
 void dbt_query_values(struct dbt *e, const char *cql, const struct coffer_proto_value *values, size_t n,
 		      struct coffer_proto_response *r)
 {
 	struct coffer_proto_request req;
-	memset(&req, 0, sizeof(req));
-	req.opcode = COFFER_PROTO_OP_QUERY;
-	req.version = 4;
-	req.stream = 7;
-	req.u.query.query = coffer_slice_str(cql);
-	req.u.query.params.consistency = COFFER_PROTO_CL_ONE;
-	req.u.query.params.page_size = -1;
+	dbt_request(&req, cql);
 	if (n) {
 		req.u.query.params.flags |= COFFER_PROTO_QF_VALUES;
 		req.u.query.params.values = values;

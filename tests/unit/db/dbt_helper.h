@@ -46,6 +46,8 @@ void dbt_key_disable(struct dbt *e, const char *arn);
 void dbt_key_enable(struct dbt *e, const char *arn);
 void dbt_key_schedule_deletion(struct dbt *e, const char *arn);
 
+/* A QUERY request for cql on stream 7, consistency ONE, no paging. */
+void dbt_request(struct coffer_proto_request *req, const char *cql);
 /* Runs one statement (QUERY, optional positional values) and decodes the
  * response into *r (valid until the next call). */
 void dbt_query_values(struct dbt *e, const char *cql, const struct coffer_proto_value *values, size_t n,

@@ -10,54 +10,20 @@
 #define COFFER_FUZZ_ENTRY fuzz_kmsapi_request
 #include "../../../fuzz/kmsapi_request_fuzz.c"
 
-#include <dirent.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "fuzz_smoke.h"
 
-#include "util/fs.h"
+static const char *const dict[] = {"\"", "{", "}", "[", "]", ":", ",", "null", "true", "1e9",
+				     "-0", "\\u0000", "%", "\n", ";", "=", "/..", "alias/fuzz",
+				     "TrentService.", "\"KeyId\"", "AAAA"};
 
-
-static char *src_dir(void)
-{
-	char *p = coffer_xstrdup(__FILE__), *slash = strrchr(p, '/');
-
-	if (slash)
-		*slash = '\0';
-	return p;
-}
-
-struct seeds {
-	struct coffer_buf *items;
-	size_t n;
+static const struct fuzz_smoke smoke = {
+	.name = "kmsapi_request",
+	.one = fuzz_kmsapi_request,
+	.min_seeds = 10,
+	.dict = dict,
+	.n_dict = COFFER_ARRAY_LEN(dict),
+	.mutations = 20000,
 };
-
-static void load_seeds(struct seeds *s)
-{
-	char *dir = src_dir(), *corpus = coffer_xasprintf("%s/../../../fuzz/corpus/kmsapi_request", dir);
-	DIR *d = opendir(corpus);
-	struct dirent *e;
-
-	memset(s, 0, sizeof(*s));
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		char *path;
-
-		if (e->d_name[0] == '.')
-			continue;
-		path = coffer_xasprintf("%s/%s", corpus, e->d_name);
-		s->items = coffer_xrealloc(s->items, (s->n + 1) * sizeof(*s->items));
-		memset(&s->items[s->n], 0, sizeof(s->items[0]));
-		assert_int_equal(coffer_fs_read_all(path, 1 << 20, &s->items[s->n]), COFFER_OK);
-		s->n++;
-		free(path);
-	}
-	closedir(d);
-	free(corpus);
-	free(dir);
-	assert_true(s->n >= 10);
-}
 
 static void run(const void *p, size_t n)
 {
@@ -93,79 +59,16 @@ static void test_seeds_and_tricky_inputs(void **state)
 		"0000000000000000000000000000000000000000000000000000000000000000\n\n",
 		"\x02GET /metrics\n\n",
 	};
-	struct seeds s;
-
 	for (size_t i = 0; i < COFFER_ARRAY_LEN(tricky); i++)
 		run(tricky[i], i == 0 ? 0
 				      : tricky[i][0] ? strlen(tricky[i]) : 1 + strlen(tricky[i] + 1));
-	load_seeds(&s);
-	for (size_t i = 0; i < s.n; i++) {
-		run(s.items[i].ptr, s.items[i].len);
-		coffer_buf_free(&s.items[i]);
-	}
-	free(s.items);
-}
-
-/* xorshift: the same mutations on every run, so a failure reproduces. */
-static uint64_t rng(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
+	fuzz_smoke_seeds(&smoke);
 }
 
 static void test_mutations(void **state)
 {
-	static const char dict[][24] = {"\"", "{", "}", "[", "]", ":", ",", "null", "true", "1e9",
-					"-0", "\\u0000", "%", "\n", ";", "=", "/..", "alias/fuzz",
-					"TrentService.", "\"KeyId\"", "AAAA"};
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-	struct seeds s;
-	uint8_t buf[8192];
-
-	load_seeds(&s);
-	for (int it = 0; it < 20000; it++) {
-		const struct coffer_buf *seed = &s.items[rng(&x) % s.n];
-		size_t n = seed->len < sizeof(buf) ? seed->len : sizeof(buf);
-		int edits = 1 + (int)(rng(&x) % 4);
-
-		memcpy(buf, seed->ptr, n);
-		for (int k = 0; k < edits && n > 1; k++) {
-			size_t at = 1 + rng(&x) % (n - 1);
-
-			switch (rng(&x) % 4) {
-			case 0: /* flip a byte */
-				buf[at] ^= (uint8_t)(1u << (rng(&x) % 8));
-				break;
-			case 1: /* truncate */
-				n = at;
-				break;
-			case 2: { /* insert a dictionary token */
-				const char *t = dict[rng(&x) % COFFER_ARRAY_LEN(dict)];
-				size_t tl = strlen(t);
-
-				if (n + tl < sizeof(buf)) {
-					memmove(buf + at + tl, buf + at, n - at);
-					memcpy(buf + at, t, tl);
-					n += tl;
-				}
-				break;
-			}
-			default: /* delete a run */
-				if (at < n) {
-					size_t del = 1 + rng(&x) % (n - at);
-
-					memmove(buf + at, buf + at + del, n - at - del);
-					n -= del;
-				}
-			}
-		}
-		run(buf, n);
-	}
-	for (size_t i = 0; i < s.n; i++)
-		coffer_buf_free(&s.items[i]);
-	free(s.items);
+	(void)state;
+	fuzz_smoke_mutations(&smoke);
 }
 
 static int cleanup(void **state)

@@ -37,10 +37,8 @@ static coffer_rc fake_login(void *self, struct coffer_slice user, struct coffer_
 
 /* Answers QUERY "ks <name>" with SET_KEYSPACE after USE-ing it, "error" with
  * an Invalid error, anything else with VOID. */
-static void fake_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
-			struct coffer_buf *out)
+static void fake_answer(struct coffer_session *s, const struct coffer_proto_request *req, struct coffer_buf *out)
 {
-	(void)self;
 	uint8_t v = coffer_session_version(s);
 	size_t st = coffer_proto_frame_begin(out, v, true, 0, req->stream, COFFER_PROTO_OP_RESULT);
 	if (req->opcode == COFFER_PROTO_OP_QUERY && req->u.query.query.len > 3 &&
@@ -63,6 +61,48 @@ static void fake_handle(void *self, struct coffer_session *s, const struct coffe
 		coffer_proto_put_result_void(out);
 	}
 	assert_int_equal(coffer_proto_frame_end(out, st, 0), COFFER_OK);
+}
+
+/* A deferred answer finished by another thread. */
+struct later_job {
+	struct coffer_cql_later *later;
+	struct coffer_buf frame;
+};
+
+static void *finish_main(void *arg)
+{
+	struct later_job *lj = arg;
+	coffer_cql_later_finish(lj->later, &lj->frame);
+	coffer_buf_free(&lj->frame);
+	free(lj);
+	return NULL;
+}
+
+/* QUERY "later now" defers and finishes before returning; "later thread"
+ * defers and leaves the answer to a new thread (which may finish before or
+ * after handle returns); anything else goes to fake_answer. */
+static bool fake_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+			struct coffer_buf *out, struct coffer_cql_later *later)
+{
+	(void)self;
+	struct coffer_slice q = req->opcode == COFFER_PROTO_OP_QUERY ? req->u.query.query : coffer_slice_of(NULL, 0);
+	bool now = q.len == 9 && memcmp(q.ptr, "later now", 9) == 0;
+	bool thread = q.len == 12 && memcmp(q.ptr, "later thread", 12) == 0;
+	if (!now && !thread) {
+		fake_answer(s, req, out);
+		return false;
+	}
+	struct later_job *lj = calloc(1, sizeof(*lj));
+	lj->later = later;
+	fake_answer(s, req, &lj->frame);
+	if (now) {
+		finish_main(lj);
+	} else {
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, finish_main, lj), 0);
+		pthread_detach(th);
+	}
+	return true;
 }
 
 static const struct coffer_cql_handler_ops fake_ops = {fake_login, fake_handle};
@@ -310,37 +350,64 @@ static void test_auth_off(void **state)
 	env_stop(e);
 }
 
+/* Sends n QUERYs in one write, on streams first.., cycling through kinds;
+ * then checks that every stream is answered exactly once, with an ERROR for
+ * the kind at index error_kind and a RESULT for the others. */
+static void pipeline(struct client *c, int first, int n, const char *const *kinds, int nkinds, int error_kind)
+{
+	struct coffer_proto_response r;
+	struct coffer_buf all = {0};
+	for (int i = 0; i < n; i++) {
+		struct coffer_proto_request q;
+		memset(&q, 0, sizeof(q));
+		q.opcode = COFFER_PROTO_OP_QUERY;
+		q.version = 4;
+		q.stream = (int16_t)(first + i);
+		q.u.query.query = coffer_slice_str(kinds[i % nkinds]);
+		q.u.query.params.consistency = COFFER_PROTO_CL_ONE;
+		q.u.query.params.page_size = -1;
+		assert_int_equal(coffer_proto_request_encode(&all, &q), COFFER_OK);
+	}
+	client_send_raw(c, all.ptr, all.len);
+	coffer_buf_free(&all);
+	bool *seen = calloc((size_t)n, sizeof(*seen));
+	for (int i = 0; i < n; i++) {
+		assert_true(client_recv(c, &r));
+		int k = r.stream - first;
+		assert_true(k >= 0 && k < n);
+		assert_false(seen[k]);
+		seen[k] = true;
+		assert_int_equal(r.opcode, k % nkinds == error_kind ? COFFER_PROTO_OP_ERROR : COFFER_PROTO_OP_RESULT);
+	}
+	free(seen);
+}
+
 static void test_pipelining(void **state)
 {
 	(void)state;
 	struct env *e = env_start(true, 0);
 	struct client c;
-	struct coffer_proto_response r;
 	ready_client(&c, e->port);
 	/* 200 requests in one write; every stream id answered exactly once. */
-	struct coffer_buf all = {0};
-	for (int i = 0; i < 200; i++) {
-		struct coffer_proto_request q;
-		memset(&q, 0, sizeof(q));
-		q.opcode = COFFER_PROTO_OP_QUERY;
-		q.version = 4;
-		q.stream = (int16_t)(100 + i);
-		q.u.query.query = coffer_slice_str(i % 2 ? "select" : "error");
-		q.u.query.params.consistency = COFFER_PROTO_CL_ONE;
-		q.u.query.params.page_size = -1;
-		assert_int_equal(coffer_proto_request_encode(&all, &q), COFFER_OK);
-	}
-	client_send_raw(&c, all.ptr, all.len);
-	coffer_buf_free(&all);
-	bool seen[200] = {false};
-	for (int i = 0; i < 200; i++) {
-		assert_true(client_recv(&c, &r));
-		int k = r.stream - 100;
-		assert_true(k >= 0 && k < 200);
-		assert_false(seen[k]);
-		seen[k] = true;
-		assert_int_equal(r.opcode, k % 2 ? COFFER_PROTO_OP_RESULT : COFFER_PROTO_OP_ERROR);
-	}
+	static const char *const kinds[] = {"error", "select"};
+	pipeline(&c, 100, 200, kinds, 2, 0);
+	client_close(&c);
+	env_stop(e);
+}
+
+/* Answers sent after the handler returned (coffer_cql_later_finish), from
+ * the worker itself or another thread, mixed with ordinary ones: each stream
+ * answered exactly once, and the connection freed cleanly afterwards. */
+static void test_deferred_answers(void **state)
+{
+	(void)state;
+	struct env *e = env_start(true, 0);
+	struct client c;
+	ready_client(&c, e->port);
+	static const char *const kinds[] = {"later now", "later thread", "select", "error"};
+	pipeline(&c, 1000, 300, kinds, 4, 3);
+	/* a client gone while deferred answers are still coming */
+	client_send(&c, COFFER_PROTO_OP_QUERY, 7, "later thread");
 	client_close(&c);
 	env_stop(e);
 }
@@ -486,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_options_startup_auth),
 		cmocka_unit_test(test_auth_off),
 		cmocka_unit_test(test_pipelining),
+		cmocka_unit_test(test_deferred_answers),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_unsupported_version_closes),
 		cmocka_unit_test(test_schema_events),

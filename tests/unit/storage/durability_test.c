@@ -231,6 +231,172 @@ static void test_group_commit(void **state)
 	coffer_table_close(t);
 }
 
+/* ---- completions (coffer_table_apply_async) ---------------------------------- */
+
+struct done_rec {
+	pthread_mutex_t mu;
+	int calls;
+	coffer_rc rc;
+	char msg[256];
+	struct coffer_table *t;
+	char pk[32];
+	bool visible; /* the write was readable when done ran */
+};
+
+static void rec_done(void *arg, coffer_rc rc, const char *msg)
+{
+	struct done_rec *r = arg;
+	char *got = render_partition(r->t, r->pk);
+	pthread_mutex_lock(&r->mu);
+	r->calls++;
+	r->rc = rc;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+	r->visible = got[0] != 0;
+	pthread_mutex_unlock(&r->mu);
+	free(got);
+}
+
+/* Queues one write; returns whether the caller must lead. */
+static coffer_rc put_async(struct coffer_table *t, struct done_rec *r, const char *pk, bool *lead)
+{
+	uint8_t b[4];
+	struct coffer_slice p = coffer_slice_str(pk);
+	struct coffer_slice ck[2] = {be32(1, b), coffer_slice_str("c")};
+	struct coffer_mutation *m = coffer_mutation_new(t, &p, 1);
+	coffer_mutation_set(m, ck, 2, 1, coffer_slice_str("v"), 1, 0);
+	pthread_mutex_init(&r->mu, NULL);
+	r->t = t;
+	snprintf(r->pk, sizeof(r->pk), "%s", pk);
+	coffer_rc rc = coffer_table_apply_async(t, &m, 1, rec_done, r, lead);
+	coffer_mutation_free(m); /* copied: the caller's to free at once */
+	return rc;
+}
+
+/* done runs once, only after the group is durable and applied (the write is
+ * readable from inside done), and not before the caller that must lead does;
+ * a failed fsync reaches done with its error and the write stays invisible;
+ * an invalid mutation is refused at once and done never runs. */
+static void test_apply_async(void **state)
+{
+	struct senv *e = *state;
+	struct coffer_table *t = senv_create(e);
+	struct done_rec r = {0};
+	bool lead = false;
+	assert_int_equal(put_async(t, &r, "a1", &lead), COFFER_OK);
+	assert_true(lead); /* nobody else was writing */
+	assert_int_equal(r.calls, 0);
+	expect_v(t, "a1", NULL); /* queued, not written */
+	coffer_table_lead(t);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.rc, COFFER_OK);
+	assert_true(r.visible);
+	expect_v(t, "a1", "v");
+
+	/* failure: the commit log's fsync fails */
+	struct done_rec f = {0};
+	assert_int_equal(put_async(t, &f, "a2", &lead), COFFER_OK);
+	assert_true(lead);
+	coffer_vfs_fault_arm(e->fault, COFFER_FAULT_FSYNC, "CL-", 0, EIO);
+	coffer_table_lead(t);
+	assert_true(coffer_vfs_fault_fired(e->fault));
+	coffer_vfs_fault_disarm(e->fault);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.rc, COFFER_E_IO);
+	assert_non_null(strstr(f.msg, "CL-"));
+	assert_false(f.visible);
+	expect_v(t, "a2", NULL);
+
+	/* refused up front: another table's mutation */
+	struct coffer_table *t2 = NULL;
+	{
+		struct senv *e2 = senv_new("durability-other");
+		t2 = senv_create(e2);
+		struct coffer_slice p = coffer_slice_str("x");
+		struct coffer_mutation *m = coffer_mutation_new(t2, &p, 1);
+		struct done_rec n = {0};
+		assert_int_equal(coffer_table_apply_async(t, &m, 1, rec_done, &n, &lead), COFFER_E_INVALID);
+		assert_false(lead);
+		assert_int_equal(n.calls, 0);
+		coffer_mutation_free(m);
+		coffer_table_close(t2);
+		senv_free(e2);
+	}
+	coffer_table_close(t);
+	t = senv_open(e);
+	expect_v(t, "a1", "v");
+	expect_v(t, "a2", NULL);
+	coffer_table_close(t);
+}
+
+struct mix_arg {
+	struct coffer_table *t;
+	int id;
+	struct done_rec recs[40];
+	int sync_failures;
+};
+
+static void *mix_run(void *p)
+{
+	struct mix_arg *a = p;
+	for (int i = 0; i < 40; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "m%d-%d", a->id, i);
+		if (i % 3 == 0) {
+			a->recs[i].calls = 1; /* not a completion */
+			a->recs[i].rc = COFFER_OK;
+			if (try_put(a->t, k, "v") != COFFER_OK)
+				a->sync_failures++;
+			continue;
+		}
+		bool lead;
+		assert_int_equal(put_async(a->t, &a->recs[i], k, &lead), COFFER_OK);
+		if (lead)
+			coffer_table_lead(a->t);
+	}
+	return NULL;
+}
+
+/* Parked writers and completions share groups; every completion runs exactly
+ * once with OK and its write readable; a close waits for what is pending. */
+static void test_apply_async_mixed(void **state)
+{
+	struct senv *e = *state;
+	e->cfg.foreground = false;
+	struct coffer_table *t = senv_create(e);
+	enum { THREADS = 6 };
+	pthread_t th[THREADS];
+	struct mix_arg *args = calloc(THREADS, sizeof(*args));
+	struct coffer_table_stats before, after;
+	coffer_table_stats(t, &before);
+	for (int i = 0; i < THREADS; i++) {
+		args[i].t = t;
+		args[i].id = i;
+		pthread_create(&th[i], NULL, mix_run, &args[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	/* nothing pending is left behind: close drains (and must not hang) */
+	coffer_table_stats(t, &after);
+	coffer_table_close(t);
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(args[i].sync_failures, 0);
+		for (int j = 0; j < 40; j++) {
+			assert_int_equal(args[i].recs[j].calls, 1);
+			assert_int_equal(args[i].recs[j].rc, COFFER_OK);
+			if (j % 3)
+				assert_true(args[i].recs[j].visible);
+		}
+	}
+	assert_int_equal(after.commit_writes - before.commit_writes, THREADS * 40);
+	t = senv_open(e);
+	uint64_t n;
+	struct coffer_read all = {0};
+	assert_int_equal(coffer_table_count(t, &all, &n), COFFER_OK);
+	assert_int_equal(n, THREADS * 40);
+	coffer_table_close(t);
+	free(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +404,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_write_then_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_and_manifest_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_async_mixed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
