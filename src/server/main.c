@@ -459,7 +459,11 @@ struct app {
 	struct coffer_key_provider *provider;
 	struct coffer_db_config *dcfg;
 	char *service_key;
+	/* Set once the CQL server exists; cleared under server_mu before it is
+	 * freed, so a schema change reported by another thread (the unlock
+	 * thread's open, the key-health pass) never reaches a freed server. */
 	struct coffer_server *server;
+	pthread_mutex_t server_mu;
 	struct event_base *kms_base;
 	struct coffer_kms *kms;
 	const struct coffer_log *log;
@@ -534,8 +538,10 @@ static const struct coffer_cql_handler_ops glue_ops = {glue_login, glue_handle};
 static void on_schema_change(void *arg, const struct coffer_proto_schema_change *sc)
 {
 	struct app *a = arg;
+	pthread_mutex_lock(&a->server_mu);
 	if (a->server)
 		coffer_server_broadcast_schema_change(a->server, sc);
+	pthread_mutex_unlock(&a->server_mu);
 }
 
 /* Invariant 4: find the service key if still unknown, then open the
@@ -746,6 +752,7 @@ int main(int argc, char **argv)
 	struct coffer_log log;
 	coffer_log_init(&log, STDERR_FILENO, level, NULL);
 	struct app a;
+	struct coffer_server *server = NULL;
 	memset(&a, 0, sizeof(a));
 	a.log = &log;
 	sigemptyset(&a.sigs);
@@ -774,6 +781,7 @@ int main(int argc, char **argv)
 	char kms_url[160] = "";
 	bool locked = false;
 	pthread_mutex_init(&a.unlock_mu, NULL);
+	pthread_mutex_init(&a.server_mu, NULL);
 	pthread_cond_init(&a.unlock_cv, NULL);
 	a.o = &o;
 	a.service_key = service_key;
@@ -891,10 +899,13 @@ keys:
 		.handler = {&glue_ops, &a},
 		.log = &log,
 	};
-	if (coffer_server_new(&scfg, &a.server) != COFFER_OK) {
+	if (coffer_server_new(&scfg, &server) != COFFER_OK) {
 		fprintf(stderr, "cofferd: %s\n", coffer_error_msg());
 		goto out;
 	}
+	pthread_mutex_lock(&a.server_mu);
+	a.server = server;
+	pthread_mutex_unlock(&a.server_mu);
 	pthread_create(&sig_tid, NULL, signal_thread, &a);
 	printf("cofferd ready: CQL %s%s%s, KMS API %s, %s%s, data %s%s\n",
 	       o.listen ? coffer_server_address(a.server) : "-", o.tls_listen ? ", CQL/TLS " : "",
@@ -908,9 +919,14 @@ keys:
 	pthread_join(sig_tid, NULL);
 	status = 0;
 out:
-	if (a.server)
-		coffer_server_free(a.server); /* requests in flight finish first */
+	/* The unlock thread first: a database it opens may report schema
+	 * changes to a.server (on_schema_change), which must still exist. */
 	unlock_stop(&a);
+	pthread_mutex_lock(&a.server_mu);
+	a.server = NULL;
+	pthread_mutex_unlock(&a.server_mu);
+	if (server)
+		coffer_server_free(server); /* requests in flight finish first */
 	metrics_stop(&metrics); /* it reads the database too */
 	/* The KMS API loop stops before the database closes: its /metrics reads
 	 * the database. The provider calls the engine directly, so flushing
