@@ -129,6 +129,11 @@ void coffer_shell_put_ident(struct coffer_buf *b, const char *s);
 /* One identifier at *p (quoted exact, else folded to lower case), advancing
  * *p past it; NULL (heap otherwise) when there is none. */
 char *coffer_shell_parse_ident(const char **p);
+/* Past white space. */
+const char *coffer_shell_skip_ws(const char *p);
+/* Whether the word kw (any case, not followed by an identifier character)
+ * is at *p (after white space); advances *p past it when it is. */
+bool coffer_shell_keyword(const char **p, const char *kw);
 /* [ks.]t: *ks NULL when absent; both heap. */
 bool coffer_shell_parse_qualified(const char **p, char **ks, char **t);
 

@@ -90,7 +90,7 @@ static void copy_cmd_free(struct copy_cmd *c)
 	free(c->o.null);
 }
 
-static const char *skip_ws(const char *p)
+const char *coffer_shell_skip_ws(const char *p)
 {
 	while (isspace((unsigned char)*p))
 		p++;
@@ -100,7 +100,7 @@ static const char *skip_ws(const char *p)
 /* A bare word (letters, digits, _ - .) or a '...' string, as heap text. */
 static char *parse_value(const char **p)
 {
-	const char *s = skip_ws(*p);
+	const char *s = coffer_shell_skip_ws(*p);
 	struct coffer_buf b = {0};
 	if (*s == '\'') {
 		for (s++;; s++) {
@@ -127,9 +127,9 @@ static char *parse_value(const char **p)
 	return out;
 }
 
-static bool keyword(const char **p, const char *kw)
+bool coffer_shell_keyword(const char **p, const char *kw)
 {
-	const char *s = skip_ws(*p);
+	const char *s = coffer_shell_skip_ws(*p);
 	size_t n = strlen(kw);
 	if (strncasecmp(s, kw, n) != 0 || isalnum((unsigned char)s[n]) || s[n] == '_')
 		return false;
@@ -231,7 +231,7 @@ static bool parse_copy(const char *args, const char *cur_ks, struct copy_cmd *c,
 		}
 		c->ks = coffer_xstrdup(cur_ks);
 	}
-	p = skip_ws(p);
+	p = coffer_shell_skip_ws(p);
 	if (*p == '(') {
 		p++;
 		for (;;) {
@@ -240,7 +240,7 @@ static bool parse_copy(const char *args, const char *cur_ks, struct copy_cmd *c,
 				goto syntax;
 			c->cols = coffer_xrealloc(c->cols, (c->n_cols + 1) * sizeof(char *));
 			c->cols[c->n_cols++] = col;
-			p = skip_ws(p);
+			p = coffer_shell_skip_ws(p);
 			if (*p == ',') {
 				p++;
 				continue;
@@ -251,13 +251,13 @@ static bool parse_copy(const char *args, const char *cur_ks, struct copy_cmd *c,
 			break;
 		}
 	}
-	if (keyword(&p, "to"))
+	if (coffer_shell_keyword(&p, "to"))
 		c->to = true;
-	else if (!keyword(&p, "from"))
+	else if (!coffer_shell_keyword(&p, "from"))
 		goto syntax;
-	p = skip_ws(p);
+	p = coffer_shell_skip_ws(p);
 	if (*p != '\'') {
-		if (keyword(&p, "stdin") || keyword(&p, "stdout")) {
+		if (coffer_shell_keyword(&p, "stdin") || coffer_shell_keyword(&p, "stdout")) {
 			*msg = coffer_xstrdup("COPY to STDOUT or from STDIN is not supported: give a "
 					      "file name");
 			return false;
@@ -272,10 +272,10 @@ static bool parse_copy(const char *args, const char *cur_ks, struct copy_cmd *c,
 		free(c->file);
 		c->file = full;
 	}
-	if (keyword(&p, "with")) {
+	if (coffer_shell_keyword(&p, "with")) {
 		do {
 			char *name = parse_value(&p), *v = NULL;
-			p = skip_ws(p);
+			p = coffer_shell_skip_ws(p);
 			if (!name || *p != '=') {
 				free(name);
 				goto syntax;
@@ -290,9 +290,9 @@ static bool parse_copy(const char *args, const char *cur_ks, struct copy_cmd *c,
 					goto syntax;
 				return false;
 			}
-		} while (keyword(&p, "and"));
+		} while (coffer_shell_keyword(&p, "and"));
 	}
-	if (*skip_ws(p))
+	if (*coffer_shell_skip_ws(p))
 		goto syntax;
 	return true;
 syntax:

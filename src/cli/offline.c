@@ -61,17 +61,8 @@ static COFFER_RESULT open_remote(struct coffer_offline *o, const struct coffer_o
 	ENSURE(opts->kms_credentials, COFFER_E_INVALID,
 	       "--kms %s needs --kms-credentials FILE (the coffer-service principal's access key)",
 	       opts->kms_url);
-	if (opts->kms_profile) {
-		rc = coffer_kms_client_read_credentials(opts->kms_credentials, opts->kms_profile,
-							&akid, &secret);
-	} else {
-		rc = coffer_kms_client_read_credentials(opts->kms_credentials, "default", &akid,
+	rc = coffer_kms_client_read_service_credentials(opts->kms_credentials, opts->kms_profile, &akid,
 							&secret);
-		if (rc != COFFER_OK)
-			rc = coffer_kms_client_read_credentials(opts->kms_credentials,
-								COFFER_KMS_SERVICE_PRINCIPAL_NAME,
-								&akid, &secret);
-	}
 	if (rc != COFFER_OK) {
 		coffer_error_wrap("--kms-credentials %s", opts->kms_credentials);
 		return rc;

@@ -74,30 +74,13 @@ static bool read_ident(const char **p, char *out, size_t cap)
 	return n > 0;
 }
 
-static const char *skip_ws(const char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	return s;
-}
-
-static bool keyword(const char **p, const char *w)
-{
-	const char *s = skip_ws(*p);
-	size_t n = strlen(w);
-	if (strncasecmp(s, w, n) != 0 || isalnum((unsigned char)s[n]) || s[n] == '_')
-		return false;
-	*p = s + n;
-	return true;
-}
-
 bool coffer_shell_restore_target(const char *stmt, const char *session_ks, char ks[256], char table[256])
 {
 	const char *p = stmt;
 	char a[256], b[256];
-	if (!keyword(&p, "restore") || !keyword(&p, "table"))
+	if (!coffer_shell_keyword(&p, "restore") || !coffer_shell_keyword(&p, "table"))
 		return false;
-	p = skip_ws(p);
+	p = coffer_shell_skip_ws(p);
 	if (!read_ident(&p, a, sizeof(a)))
 		return false;
 	if (*p == '.') {

@@ -166,6 +166,17 @@ fail:
 	return rc;
 }
 
+COFFER_RESULT coffer_kms_client_read_service_credentials(const char *path, const char *profile,
+							 char **access_key_id, struct coffer_secret *secret)
+{
+	if (profile)
+		return coffer_kms_client_read_credentials(path, profile, access_key_id, secret);
+	if (coffer_kms_client_read_credentials(path, "default", access_key_id, secret) == COFFER_OK)
+		return COFFER_OK;
+	return coffer_kms_client_read_credentials(path, COFFER_KMS_SERVICE_PRINCIPAL_NAME, access_key_id,
+						  secret);
+}
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static COFFER_RESULT parse_endpoint(struct coffer_kms_client *c, const char *ep)

@@ -65,6 +65,11 @@ void coffer_kms_client_config_default(struct coffer_kms_client_config *cfg);
  * access_key_id receives a fresh string; the secret goes to secret memory. */
 COFFER_RESULT coffer_kms_client_read_credentials(const char *path, const char *profile,
 						 char **access_key_id, struct coffer_secret *secret);
+/* The credentials coffer signs with as the coffer-service principal, as
+ * cofferd's and the offline tools' --kms-credentials/--kms-profile read
+ * them: `profile` when given, else "default", else "coffer-service". */
+COFFER_RESULT coffer_kms_client_read_service_credentials(const char *path, const char *profile,
+							 char **access_key_id, struct coffer_secret *secret);
 
 /* Checks the config (endpoint syntax, TLS setup) but connects lazily. */
 COFFER_RESULT coffer_kms_client_new(const struct coffer_kms_client_config *cfg,

@@ -379,15 +379,7 @@ static int open_remote_kms(const struct opts *o, struct coffer_key_provider **pr
 	char *akid = NULL;
 	struct coffer_secret secret = {0};
 	coffer_rc rc;
-	if (o->kms_profile) {
-		rc = coffer_kms_client_read_credentials(o->kms_credentials, o->kms_profile, &akid, &secret);
-	} else {
-		rc = coffer_kms_client_read_credentials(o->kms_credentials, "default", &akid, &secret);
-		if (rc != COFFER_OK)
-			rc = coffer_kms_client_read_credentials(o->kms_credentials,
-								COFFER_KMS_SERVICE_PRINCIPAL_NAME, &akid,
-								&secret);
-	}
+	rc = coffer_kms_client_read_service_credentials(o->kms_credentials, o->kms_profile, &akid, &secret);
 	if (rc != COFFER_OK) {
 		fprintf(stderr, "cofferd: --kms-credentials: %s\n", coffer_error_msg());
 		return 1;
