@@ -16,6 +16,8 @@ coffer-kms (`cofferd --kms URL`), settings shortened to seconds:
 - CREATE TABLE refused on a bad key raises an event;
 - KMS calls counted per table in system_coffer.kms_calls and the metrics
   endpoint: many operations cost at most one Decrypt per idle period;
+- the grace period's expiry: backup taken, table deleted, each notified,
+  then RESTORE TABLE once the key is back;
 - (standalone KMS) cofferd started while the KMS is down comes up, refuses
   requests with a retryable error naming the KMS, and serves by itself once
   the KMS is back; a throttling KMS reaches clients only as retryable errors.
@@ -117,8 +119,11 @@ class Busy(threading.Thread):
         self.join(30)
 
 
-class CmkBase:
+class CmkServer:
+    """One cofferd (embedded KMS, or a standalone coffer-kms when REMOTE),
+    a webhook, a notify command, and the helpers the tests use."""
     REMOTE = False
+    EXTRA_SETTINGS = []
 
     @classmethod
     def setUpClass(cls):
@@ -128,7 +133,7 @@ class CmkBase:
         hook = "http://127.0.0.1:%d/coffer-events" % cls.httpd.server_address[1]
         cls.kms = None
         cls.metrics_url = "http://127.0.0.1:%d/metrics" % free_port()
-        extra = list(SETTINGS) + ["--notify-webhook", hook, "--notify-command", "true",
+        extra = list(SETTINGS) + list(cls.EXTRA_SETTINGS) + ["--notify-webhook", hook, "--notify-command", "true",
                                   "--metrics-listen", cls.metrics_url[7:-8]]
         if cls.REMOTE:
             cls.kms = KmsServer()
@@ -221,6 +226,9 @@ class CmkBase:
         got = {r.k: r.v for r in self.s.execute("SELECT k, v FROM cmk.%s" % table)}
         self.assertEqual({k: v for k, v in got.items() if k < n}, {i: "v%d" % i for i in range(n)})
 
+
+
+class CmkBase(CmkServer):
     # ---- tests ----
 
     def test_lose_and_regain_access(self):
@@ -427,6 +435,51 @@ class CmkBase:
             m = re.search(r'coffer_table_kms_calls_total\{keyspace="cmk",table="cnt",operation="Decrypt"\} '
                           r'(\d+)', text)
             self.assertEqual(int(m.group(1)) if m else 0, d1)
+
+
+class GraceBase(CmkServer):
+    """The grace period's expiry, with the embedded and a standalone KMS: a
+    table whose key stays disabled past --key-grace-period is backed up
+    (BACKUP_TAKEN) and deleted (DELETED), each step notified through the
+    events table, the webhook and the command; once the key is enabled again
+    RESTORE TABLE brings the data back."""
+    EXTRA_SETTINGS = ["--key-grace-period", "4s"]
+
+    def test_grace_period_expiry(self):
+        key = self.new_key("grace")
+        self.make_table("g", key)
+        self.kmsc.disable_key(KeyId=key)
+        self.wait_status("g", INACC)
+
+        def gone():
+            r = self.s.execute("SELECT status FROM system_schema_mcs.tables WHERE keyspace_name = 'cmk' "
+                               "AND table_name = 'g'")
+            return r.one() is None
+        self.assertTrue(wait_for(gone, 30), "cmk.g was never deleted after its grace period")
+        want = [INACC, "BACKUP_TAKEN", "DELETED"]
+        self.assertEqual([r.event for r in self.events("g")], want)
+        self.assertTrue(wait_for(lambda: [e["event"] for e in Hook.events if e["table"] == "g"] == want),
+                        [e for e in Hook.events if e["table"] == "g"])
+
+        def notified():
+            with open(self.cmd_out) as f:
+                text = f.read()
+            return all("%s cmk.g %s" % (e, key) in text for e in want)
+        self.assertTrue(wait_for(notified))
+        self.kmsc.enable_key(KeyId=key)
+        self.s.execute("RESTORE TABLE cmk.g_back FROM TABLE cmk.g")
+        self.wait_status("g_back", "ACTIVE")
+        self.assert_rows("g_back")
+
+
+@unittest.skipUnless(os.path.exists(AWS), "needs the AWS CLI")
+class GraceEmbeddedKmsTest(GraceBase, unittest.TestCase):
+    REMOTE = False
+
+
+@unittest.skipUnless(os.path.exists(AWS), "needs the AWS CLI")
+class GraceStandaloneKmsTest(GraceBase, unittest.TestCase):
+    REMOTE = True
 
 
 @unittest.skipUnless(os.path.exists(AWS), "needs the AWS CLI")
