@@ -497,7 +497,8 @@ class StandaloneKmsTest(CmkBase, unittest.TestCase):
         from cassandra.cluster import NoHostAvailable
         key = self.new_key("outage")
         self.make_table("out", key)
-        other = Cofferd(extra=list(SETTINGS) + ["--kms", self.kms.url, "--kms-credentials", self.creds])
+        other = Cofferd(extra=list(SETTINGS) + ["--kms", self.kms.url, "--kms-credentials", self.creds,
+                                                "--log-level", "info"])
         other.start()
         c = cluster(other.port)
         s = c.connect()
@@ -530,7 +531,10 @@ class StandaloneKmsTest(CmkBase, unittest.TestCase):
         c, s = got
         self.assertEqual(s.execute("SELECT v FROM o.t WHERE k = 1").one().v, "kept")
         c.shutdown()
-        self.assertEqual(other.stop(), 0)
+        rc = other.stop()
+        with open(other.log.name, errors="replace") as f:
+            log = f.read()[-4000:]
+        self.assertEqual(rc, 0, log)
         other.cleanup()
         # and the class's own cofferd rode the outage out
         self.assert_rows("out")
