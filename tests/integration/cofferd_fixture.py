@@ -3,6 +3,7 @@
 Every server is started on 127.0.0.1 with free ports (port 0, read back from
 cofferd's ready line) and a temporary data directory, and stopped by the test.
 """
+import json
 import os
 import re
 import signal
@@ -11,6 +12,22 @@ import tempfile
 
 BUILD = os.environ.get("COFFER_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 PASSWORD = "integration-test-password"
+SERVICE_ARN = "arn:aws:iam::000000000000:user/coffer-service"
+
+
+def cmk_policy():
+    """A customer managed key's policy: the account root may do anything,
+    coffer's service principal what a table on the key needs."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": SERVICE_ARN},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:ReEncrypt*",
+                        "kms:CreateGrant", "kms:RetireGrant"],
+             "Resource": "*"},
+        ]})
 
 
 class Cofferd:

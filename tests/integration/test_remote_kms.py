@@ -13,7 +13,6 @@ invisible to clients, cofferd refuses plaintext HTTP to a non-loopback KMS,
 and with the KMS down cofferd starts anyway, refusing logins with an error
 naming the KMS, and serves its data by itself once the KMS is back.
 """
-import json
 import os
 import subprocess
 import sys
@@ -21,23 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cofferd_fixture import BUILD, PASSWORD, Cofferd, cluster  # noqa: E402
+from cofferd_fixture import BUILD, PASSWORD, SERVICE_ARN, Cofferd, cluster, cmk_policy  # noqa: E402
 from test_kms_api import KmsServer  # noqa: E402
-
-SERVICE_ARN = "arn:aws:iam::000000000000:user/coffer-service"
-
-
-def cmk_policy():
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": SERVICE_ARN},
-             "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:ReEncrypt*",
-                        "kms:CreateGrant", "kms:RetireGrant"],
-             "Resource": "*"},
-        ]})
 
 
 class RemoteKmsTest(unittest.TestCase):

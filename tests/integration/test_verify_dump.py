@@ -26,25 +26,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cofferd_fixture import BUILD, Cofferd, cluster  # noqa: E402
+from cofferd_fixture import BUILD, SERVICE_ARN, Cofferd, cluster, cmk_policy  # noqa: E402
 from test_kms_api import KmsServer  # noqa: E402
 
 COFFER = os.path.join(BUILD, "coffer")
 AWS = shutil.which("aws")
-SERVICE_ARN = "arn:aws:iam::000000000000:user/coffer-service"
-
-
-def cmk_policy():
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": SERVICE_ARN},
-             "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:ReEncrypt*",
-                        "kms:CreateGrant", "kms:RetireGrant"],
-             "Resource": "*"},
-        ]})
 
 
 def aws_kms(d, *args):
