@@ -31,14 +31,17 @@
  * leaves a completion behind and returns (commitlog_write_async: the caller
  * gets its answer through done(arg, rc, msg) later). A writer that finds no
  * leader becomes the leader: it takes everything pending, seals it as one
- * group, writes it, fsyncs once, applies it to the memtable, and then passes
+ * group, writes it and fsyncs once. As soon as the group is durable it passes
  * leadership on: to a commitlog_exclusive caller if one waits, else to the
- * oldest parked writer (waking that one thread only); when the oldest pending
- * writer is a completion, nobody is parked to take over, so the leader leads
- * the next group itself. Then it wakes exactly the parked writers of its group
- * and runs the completions of its group. One fsync thus serves all writes that
- * arrived meanwhile, no wake-up makes threads outside the group fight for the
- * mutex, and a completed write costs no thread a park or a wake-up at all.
+ * oldest parked writer (waking that one thread only), else, when the oldest
+ * pending writer is a completion, to the leader pool (a few process-wide
+ * threads; without them the leader leads the next group itself afterwards).
+ * Only then does it apply its group to the memtable, wake exactly the parked
+ * writers of its group and run its completions - so the next group's write
+ * and fsync overlap this group's memtable insert and answers instead of
+ * waiting for them. One fsync thus serves all writes that arrived meanwhile,
+ * no wake-up makes threads outside the group fight for the mutex, and a
+ * completed write costs no thread a park or a wake-up at all.
  *
  *   writer: PENDING ──(leader took it)──► IN FLIGHT ──fsync ok──► APPLIED ──► returns OK
  *                                              │                              (or done(OK))
@@ -57,13 +60,27 @@
  *     "broken" and refuses writes until the table is reopened, so a damaged
  *     group can never end up in the middle of a segment.
  *  4. On replay, only the last group of the newest segment may be torn
- *     (incomplete, or failing authentication exactly at the end of the file);
- *     it is truncated away. Anything else that fails is COFFER_E_CORRUPT naming
- *     the file and group.
+ *     (incomplete, a damaged header, or failing authentication, with nothing
+ *     but zeros after it); it is truncated away. Anything else that fails is
+ *     COFFER_E_CORRUPT naming the file and group.
  *  5. While anything is pending, someone leads or is being woken to lead:
  *     a completion never waits for a writer that will not come. Whoever is
  *     made leader by commitlog_write_async (*lead) must call commitlog_lead;
  *     commitlog_drain (table close) leads what is left.
+ *  6. Groups reach the memtable in the order they were taken (each takes a
+ *     ticket; its applier waits until `applied` equals it), so the memtable
+ *     keeps one writer and sees writes in log order even though the next
+ *     group is already being written.
+ *  7. Whatever needs the log to itself (a memtable freeze rolls the segment
+ *     and swaps the memtable together; flush, PITR switches, close) runs via
+ *     commitlog_exclusive, which waits until no leader is active AND every
+ *     taken group is applied: a freeze can never strand a durable group of
+ *     the old segment in the new memtable.
+ *  8. Only the newest segment may end in zeros (preallocated space, below):
+ *     a segment is cut back to its last group before the log moves on or
+ *     closes, and the leader never writes where a zero fill is running.
+ *     Replay and verify read the newest segment up to its last non-zero
+ *     byte.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -106,8 +123,19 @@ struct commitlog {
 	struct coffer_table *t;
 	pthread_mutex_t mu;
 	pthread_cond_t excl_cv;         /* commitlog_exclusive waits here for the leader */
+	pthread_cond_t apply_cv;        /* appliers wait here for their turn (invariant 6) */
 	unsigned excl_waiting;
 	bool leader;                    /* someone leads (or a waiter is being woken to) */
+	uint64_t taken, applied;        /* groups taken by leaders / past their apply turn */
+	bool freeze_due;                /* a full memtable waits for the next leader to freeze it */
+	bool draining;                  /* closing: the closer leads what is left, no hand-off */
+	/* preallocation (invariant 8), under mu */
+	pthread_cond_t zero_cv;         /* the leader and close wait here for a zero fill */
+	uint64_t zeroed;                /* the segment holds zeros (or groups) up to here, size durable */
+	uint64_t claimed;               /* everything below is written or being zero-filled */
+	bool zeroing;                   /* a pool thread fills [zeroed, claimed) with zeros */
+	bool zero_failed;               /* a zero fill failed: this segment is appended to */
+	int zero_jobs;                  /* zero fills queued or running (roll and close wait) */
 	struct coffer_buf pending;
 	struct waiter *head, *tail;     /* the writers whose entries are in pending */
 	bool broken;
@@ -133,6 +161,178 @@ char *commitlog_segment_path(const struct coffer_table *t, uint64_t id)
 static void ignore(coffer_rc rc)
 {
 	(void)rc;
+}
+
+/* ---- the leader pool ---------------------------------------------------------
+ *
+ * A group whose oldest pending writer is a completion has no parked thread to
+ * lead it. Rather than have the leader of the previous group lead it after
+ * applying its own (the memtable insert and the completions would then sit
+ * between two fsyncs), the log is handed to one of a few process-wide threads
+ * that do nothing else. They start with the first hand-off; when they cannot
+ * be started the previous leader leads on itself, as before. */
+
+#define POOL_THREADS 2
+
+struct pool_job {
+	struct pool_job *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static struct {
+	pthread_once_t once;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pool_job *head, *tail;
+	int threads;
+} pool = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *pool_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		while (!pool.head)
+			pthread_cond_wait(&pool.cv, &pool.mu);
+		struct pool_job *j = pool.head;
+		pool.head = j->next;
+		if (!pool.head)
+			pool.tail = NULL;
+		pthread_mutex_unlock(&pool.mu);
+		j->fn(j->arg);
+		free(j);
+		pthread_mutex_lock(&pool.mu);
+	}
+	return NULL;
+}
+
+static void pool_start(void)
+{
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < POOL_THREADS; i++) {
+		pthread_t th;
+		if (pthread_create(&th, &at, pool_main, NULL) == 0)
+			pool.threads++;
+	}
+	pthread_attr_destroy(&at);
+}
+
+/* Runs fn(arg) on a pool thread soon; false when the pool has no thread. */
+static bool pool_run(void (*fn)(void *arg), void *arg)
+{
+	pthread_once(&pool.once, pool_start);
+	if (!pool.threads)
+		return false;
+	struct pool_job *j = COFFER_NEW(struct pool_job);
+	j->fn = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&pool.mu);
+	if (pool.tail)
+		pool.tail->next = j;
+	else
+		pool.head = j;
+	pool.tail = j;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	return true;
+}
+
+static void lead_job(void *arg)
+{
+	commitlog_lead(arg);
+}
+
+/* ---- preallocation (invariant 8) -----------------------------------------------
+ *
+ * Appending to a file makes every fdatasync write the inode too (its size
+ * changed); overwriting blocks that already exist does not, and on the
+ * development VM's ext4 such a sync takes about half as long with a much
+ * shorter tail (bench/README.md). So a pool thread zero-fills the segment a
+ * chunk ahead of the leader and makes that durable; the leader then writes
+ * groups over zeros. Zeros after the last group are not a torn write:
+ * replay and verify stop at the last non-zero byte of the newest segment, and
+ * a segment is cut to its last group when the log moves to the next one or
+ * closes, so only the newest segment ever ends in zeros. */
+
+static uint64_t prealloc_chunk(const struct coffer_table *t)
+{
+	uint64_t c = t->segment_bytes / 8;
+	return c < (64u << 10) ? (64u << 10) : c > (1u << 20) ? (1u << 20) : c;
+}
+
+static void zero_fill_job(void *arg)
+{
+	static const uint8_t zeros[64 << 10];
+	struct commitlog *l = arg;
+	struct coffer_table *t = l->t;
+	pthread_mutex_lock(&l->mu);
+	bool skip = !l->open || l->zeroing || l->zero_failed;
+	uint64_t from = l->claimed, to = from + prealloc_chunk(t);
+	int fd = l->fd;
+	const char *path = l->path;
+	if (!skip) {
+		l->zeroing = true;
+		l->claimed = to;
+	}
+	pthread_mutex_unlock(&l->mu);
+	coffer_rc rc = COFFER_OK;
+	for (uint64_t o = from; !skip && rc == COFFER_OK && o < to; o += sizeof(zeros))
+		rc = coffer_vfs_pwrite_full(t->vfs, fd, zeros, sizeof(zeros), (off_t)o, path);
+	if (!skip && rc == COFFER_OK)
+		rc = coffer_vfs_fsync(t->vfs, fd, path);
+	if (!skip && rc != COFFER_OK)
+		coffer_log_warn(t->log, "storage", "%s: preallocating commit-log space failed (%s); appending instead",
+				path, coffer_error_msg());
+	pthread_mutex_lock(&l->mu);
+	if (!skip) {
+		if (rc == COFFER_OK)
+			l->zeroed = to;
+		else
+			l->zero_failed = true;
+		l->zeroing = false;
+	}
+	l->zero_jobs--;
+	pthread_cond_broadcast(&l->zero_cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* The leader, before writing [l->off, end): waits while those bytes are being
+ * zero-filled, claims them, and starts the next zero fill when the zeros run
+ * low. */
+static void prealloc_claim(struct commitlog *l, uint64_t end)
+{
+	struct coffer_table *t = l->t;
+	uint64_t chunk = prealloc_chunk(t);
+	pthread_mutex_lock(&l->mu);
+	while (l->zeroing && end > l->zeroed)
+		pthread_cond_wait(&l->zero_cv, &l->mu);
+	if (end > l->claimed)
+		l->claimed = end;
+	/* only a busy segment (a chunk written already): a table written now
+	 * and then does not get a chunk of zeros per segment */
+	bool ahead = !t->no_sync && !l->zero_failed && l->zero_jobs == 0 && end >= chunk &&
+		     l->zeroed < end + chunk / 2 && l->claimed < t->segment_bytes + chunk;
+	if (ahead)
+		l->zero_jobs++;
+	pthread_mutex_unlock(&l->mu);
+	if (ahead && !pool_run(zero_fill_job, l)) {
+		pthread_mutex_lock(&l->mu);
+		l->zero_jobs--;
+		l->zero_failed = true; /* no pool thread: append */
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+/* Waits until no zero fill is queued or running (leader or close). */
+static void prealloc_quiesce(struct commitlog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	while (l->zero_jobs)
+		pthread_cond_wait(&l->zero_cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
 }
 
 static void close_segment(struct commitlog *l)
@@ -176,6 +376,10 @@ static coffer_rc open_segment(struct commitlog *l)
 	l->seg_id = id;
 	l->off = CL_HEADER;
 	l->seq = 0;
+	pthread_mutex_lock(&l->mu);
+	l->zeroed = l->claimed = CL_HEADER;
+	l->zero_failed = false;
+	pthread_mutex_unlock(&l->mu);
 	return COFFER_OK;
 fail:
 	coffer_secret_free(&key);
@@ -188,10 +392,24 @@ fail:
 	return rc;
 }
 
+/* Ends the open segment: no zero fill left running, the preallocated zeros
+ * cut off (invariant 8), durable. */
+static coffer_rc end_segment(struct commitlog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->zero_failed = true; /* a queued fill skips */
+	bool zeros = l->claimed > l->off;
+	pthread_mutex_unlock(&l->mu);
+	prealloc_quiesce(l);
+	if (zeros)
+		TRY(coffer_vfs_ftruncate(l->t->vfs, l->fd, (off_t)l->off, l->path));
+	return coffer_vfs_fsync(l->t->vfs, l->fd, l->path);
+}
+
 coffer_rc commitlog_roll(struct commitlog *l, uint64_t *next_segment_id)
 {
 	if (l->open) {
-		TRY(coffer_vfs_fsync(l->t->vfs, l->fd, l->path));
+		TRY(end_segment(l));
 		close_segment(l);
 	}
 	TRY(open_segment(l));
@@ -206,6 +424,8 @@ coffer_rc commitlog_open(struct coffer_table *t, struct commitlog **out)
 	l->fd = -1;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->excl_cv, NULL);
+	pthread_cond_init(&l->apply_cv, NULL);
+	pthread_cond_init(&l->zero_cv, NULL);
 	coffer_rc rc = open_segment(l);
 	if (rc != COFFER_OK) {
 		commitlog_close(l);
@@ -219,19 +439,22 @@ void commitlog_close(struct commitlog *l)
 {
 	if (!l)
 		return;
-	if (l->open && l->t->no_sync)
-		ignore(coffer_vfs_fsync(l->t->vfs, l->fd, l->path));
+	if (l->open && (l->t->no_sync || l->claimed > l->off) && !l->broken)
+		ignore(end_segment(l));
+	prealloc_quiesce(l);
 	close_segment(l);
 	coffer_buf_free(&l->pending);
 	coffer_buf_free(&l->frame);
 	coffer_wipe(l->plain.ptr, l->plain.cap);
 	coffer_buf_free(&l->plain);
 	pthread_cond_destroy(&l->excl_cv);
+	pthread_cond_destroy(&l->apply_cv);
+	pthread_cond_destroy(&l->zero_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
-/* The leader's work for one group (outside mu). */
+/* The leader's work for one group (outside mu): write it and make it durable. */
 static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
 {
 	struct coffer_table *t = l->t;
@@ -252,6 +475,7 @@ static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
 	coffer_rc src = block_seal(&l->bc, BLOCK_COMMIT, l->seq, coffer_buf_slice(&l->plain), &l->frame);
 	coffer_wipe(l->plain.ptr, l->plain.len);
 	TRY(src);
+	prealloc_claim(l, l->off + l->frame.len);
 	coffer_rc rc = coffer_vfs_pwrite_full(t->vfs, l->fd, l->frame.ptr, l->frame.len, (off_t)l->off,
 					      l->path);
 	if (rc == COFFER_OK && !t->no_sync)
@@ -267,9 +491,6 @@ static coffer_rc commit_group(struct commitlog *l, struct coffer_slice entries)
 	}
 	l->off += l->frame.len;
 	l->seq++;
-	l->groups++;
-	TRY(table_apply_entries(t, entries));
-	table_after_write(t);
 	return COFFER_OK;
 }
 
@@ -295,11 +516,12 @@ static void waiter_wake(struct waiter *w, int state)
 	syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Passes leadership on after a group (mu held). A commitlog_exclusive caller
- * waiting goes first; otherwise the oldest pending writer: a parked one is
- * woken as the next leader (so only that thread wakes); a completion has no
- * thread, so true tells the caller to lead the next group itself
- * (invariant 5). With nothing pending the log goes idle. */
+/* Passes leadership on once a group is durable (mu held). A
+ * commitlog_exclusive caller waiting goes first; otherwise the oldest pending
+ * writer: a parked one is woken as the next leader (so only that thread
+ * wakes); a completion has no thread, so the log goes to the leader pool, or,
+ * without one, true tells the caller to lead the next group itself once its
+ * own is applied (invariant 5). With nothing pending the log goes idle. */
 static bool release_leadership(struct commitlog *l)
 {
 	if (l->excl_waiting || !l->head) {
@@ -309,14 +531,33 @@ static bool release_leadership(struct commitlog *l)
 		return false;
 	}
 	if (l->head->done)
-		return true;
+		return l->draining || !pool_run(lead_job, l); /* l->leader stays set for the pool */
 	waiter_wake(l->head, WAITER_LEAD);
 	return false;
 }
 
+/* Invariant 6: group `ticket` is applied after every group taken before it
+ * (mu held; waits only while an earlier group's applier is still busy). */
+static void apply_turn(struct commitlog *l, uint64_t ticket)
+{
+	while (l->applied != ticket)
+		pthread_cond_wait(&l->apply_cv, &l->mu);
+}
+
+static void apply_done(struct commitlog *l)
+{
+	l->applied++;
+	pthread_cond_broadcast(&l->apply_cv);
+	if (l->excl_waiting)
+		pthread_cond_broadcast(&l->excl_cv);
+}
+
 /* Leads groups until leadership passes on (mu held on entry and on return;
  * the caller holds l->leader). `self`, a parked writer leading for itself
- * (or NULL), gets its group's result in self->rc / self->msg. */
+ * (or NULL), gets its group's result in self->rc / self->msg. Once this
+ * thread has marked its group applied it touches l only while it holds
+ * leadership (a close waits for both), so the log may be freed as soon as it
+ * lets go of mu. */
 static void lead(struct commitlog *l, struct waiter *self)
 {
 	for (;;) {
@@ -337,19 +578,37 @@ static void lead(struct commitlog *l, struct waiter *self)
 		uint64_t nw = l->pending_writes;
 		l->pending_writes = 0;
 		l->last_group_writes = nw;
+		uint64_t ticket = l->taken++;
+		bool freeze = l->freeze_due;
+		l->freeze_due = false;
+		if (freeze)
+			apply_turn(l, ticket); /* invariant 7: every earlier group applied */
 		pthread_mutex_unlock(&l->mu);
+		if (freeze)
+			table_after_write(l->t);
 		coffer_rc rc = l->broken ? coffer_error_set(COFFER_E_IO, COFFER_WHERE, "commit log failed earlier")
 					 : commit_group(l, coffer_buf_slice(&taken));
 		char msg[256] = "";
 		if (rc != COFFER_OK)
 			snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		pthread_mutex_lock(&l->mu);
+		if (rc == COFFER_OK) {
+			l->groups++;
+			l->writes += nw;
+		}
+		/* the group is durable (or failed and cut off): the next one may
+		 * be written while this one is applied */
+		bool again = release_leadership(l);
+		apply_turn(l, ticket);
+		pthread_mutex_unlock(&l->mu);
+		if (rc == COFFER_OK) {
+			rc = table_apply_entries(l->t, coffer_buf_slice(&taken));
+			if (rc != COFFER_OK)
+				snprintf(msg, sizeof(msg), "%s", coffer_error_msg());
+		}
+		bool full = table_memtable_full(l->t);
 		coffer_wipe(taken.ptr, taken.len);
 		coffer_buf_free(&taken);
-		pthread_mutex_lock(&l->mu);
-		if (rc == COFFER_OK)
-			l->writes += nw;
-		bool again = release_leadership(l);
-		pthread_mutex_unlock(&l->mu);
 		/* invariant 1: only now, after the fsync and the memtable, do
 		 * writers return and completions run */
 		for (struct waiter *w = group, *next; w; w = next) {
@@ -366,6 +625,24 @@ static void lead(struct commitlog *l, struct waiter *self)
 		}
 		self = NULL; /* its group is done */
 		pthread_mutex_lock(&l->mu);
+		apply_done(l);
+		if (full) {
+			/* invariant 7: a freeze needs the log to itself */
+			if (!again && l->leader) {
+				l->freeze_due = true; /* the next group's leader freezes first */
+			} else {
+				if (!again) {
+					l->leader = true;
+					while (l->applied != l->taken)
+						pthread_cond_wait(&l->apply_cv, &l->mu);
+				}
+				pthread_mutex_unlock(&l->mu);
+				table_after_write(l->t);
+				pthread_mutex_lock(&l->mu);
+				if (!again)
+					again = release_leadership(l);
+			}
+		}
 		if (!again)
 			return;
 	}
@@ -445,7 +722,7 @@ coffer_rc commitlog_exclusive(struct commitlog *l, coffer_rc (*fn)(struct coffer
 {
 	pthread_mutex_lock(&l->mu);
 	l->excl_waiting++;
-	while (l->leader)
+	while (l->leader || l->applied != l->taken)
 		pthread_cond_wait(&l->excl_cv, &l->mu);
 	l->excl_waiting--;
 	l->leader = true;
@@ -473,8 +750,12 @@ static coffer_rc nothing(struct coffer_table *t, void *arg)
 
 void commitlog_drain(struct commitlog *l)
 {
-	if (l)
-		ignore(commitlog_exclusive(l, nothing, NULL));
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->draining = true;
+	pthread_mutex_unlock(&l->mu);
+	ignore(commitlog_exclusive(l, nothing, NULL));
 }
 
 void commitlog_stats(struct commitlog *l, uint64_t *groups, uint64_t *writes)
@@ -520,18 +801,55 @@ coffer_rc commitlog_list(struct coffer_table *t, uint64_t **ids, size_t *n)
 	return COFFER_OK;
 }
 
-static coffer_rc truncate_tail(struct coffer_table *t, const char *path, uint64_t off)
+static coffer_rc truncate_tail(struct coffer_table *t, const char *path, uint64_t off, bool zeros)
 {
 	coffer_rc rc = COFFER_OK;
 	int fd = -1;
-	coffer_log_warn(t->log, "storage", "%s: dropping torn tail at offset %llu", path,
-			(unsigned long long)off);
+	if (!zeros)
+		coffer_log_warn(t->log, "storage", "%s: dropping torn tail at offset %llu", path,
+				(unsigned long long)off);
 	TRY(coffer_vfs_open(t->vfs, path, O_RDWR, 0600, &fd));
 	TRY_FAIL(coffer_vfs_ftruncate(t->vfs, fd, (off_t)off, path));
 	TRY_FAIL(coffer_vfs_fsync(t->vfs, fd, path));
 fail:
 	coffer_vfs_close(t->vfs, fd);
 	return rc;
+}
+
+coffer_rc commitlog_group_head(struct coffer_slice file, uint64_t off, uint64_t seq, uint64_t end, bool last,
+			       const char *path, uint32_t *n, bool *torn)
+{
+	size_t left = file.len - off;
+	*n = 0;
+	*torn = left < GROUP_HEADER;
+	if (*torn)
+		return COFFER_OK;
+	*n = coffer_load_u32(file.ptr + off);
+	bool len_ok = *n == ~coffer_load_u32(file.ptr + off + 4);
+	bool seq_ok = coffer_load_u64(file.ptr + off + 8) == seq;
+	if ((!len_ok || !seq_ok) && last && off + GROUP_HEADER >= end) {
+		*torn = true; /* the header itself was being written */
+		return COFFER_OK;
+	}
+	ENSURE(len_ok, COFFER_E_CORRUPT, "%s: commit-log group %llu (offset %llu) has a damaged length", path,
+	       (unsigned long long)seq, (unsigned long long)off);
+	ENSURE(seq_ok, COFFER_E_CORRUPT, "%s: commit-log group %llu (offset %llu) out of sequence", path,
+	       (unsigned long long)seq, (unsigned long long)off);
+	*torn = (uint64_t)*n + GROUP_HEADER + BLOCK_TAG > left;
+	return COFFER_OK;
+}
+
+uint64_t commitlog_written_end(struct coffer_slice file)
+{
+	size_t e = file.len;
+	while (e > CL_HEADER && (e & 7))
+		if (file.ptr[--e] != 0)
+			return e + 1;
+	while (e >= CL_HEADER + 8 && coffer_load_u64(file.ptr + e - 8) == 0)
+		e -= 8;
+	while (e > CL_HEADER && file.ptr[e - 1] == 0)
+		e--;
+	return e;
 }
 
 int commitlog_format(struct coffer_slice header)
@@ -561,7 +879,7 @@ coffer_rc commitlog_group_split(int format, struct coffer_slice pt, int64_t *tim
 }
 
 coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t until,
-			 commitlog_entry_fn fn, void *arg, uint64_t *torn_at)
+			 commitlog_entry_fn fn, void *arg, uint64_t *torn_at, bool *zero_tail)
 {
 	coffer_rc rc = COFFER_OK;
 	char *path = commitlog_segment_path(t, id);
@@ -570,6 +888,8 @@ coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t
 	struct block_ctx bc;
 	bool bc_ok = false;
 	*torn_at = 0;
+	if (zero_tail)
+		*zero_tail = false;
 	TRY_FAIL(coffer_vfs_read_all(t->vfs, path, (size_t)4 << 30, &file));
 	if (file.len < CL_HEADER) {
 		ENSURE_FAIL(last, COFFER_E_CORRUPT, "%s: truncated segment header", path);
@@ -590,29 +910,19 @@ coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t
 	}
 	TRY_FAIL(block_ctx_init(&bc, &key, t->table_id, id));
 	bc_ok = true;
+	/* invariant 4: in the newest segment only what ends at its last written
+	 * byte can be torn; zeros after it are preallocated space */
+	uint64_t end = last ? commitlog_written_end(coffer_buf_slice(&file)) : file.len;
 	uint64_t off = CL_HEADER, seq = 0;
-	while (off < file.len) {
-		size_t left = file.len - off;
-		bool torn = false;
-		uint32_t n = 0;
-		if (left < GROUP_HEADER) {
-			torn = true;
-		} else {
-			n = coffer_load_u32(file.ptr + off);
-			ENSURE_FAIL(n == ~coffer_load_u32(file.ptr + off + 4), COFFER_E_CORRUPT,
-				    "%s: group %llu (offset %llu) has a damaged length", path,
-				    (unsigned long long)seq, (unsigned long long)off);
-			ENSURE_FAIL(coffer_load_u64(file.ptr + off + 8) == seq, COFFER_E_CORRUPT,
-				    "%s: group %llu (offset %llu) out of sequence", path,
-				    (unsigned long long)seq, (unsigned long long)off);
-			if ((uint64_t)n + GROUP_HEADER + BLOCK_TAG > left)
-				torn = true;
-		}
+	while (off < end) {
+		bool torn;
+		uint32_t n;
+		TRY_FAIL(commitlog_group_head(coffer_buf_slice(&file), off, seq, end, last, path, &n, &torn));
 		if (!torn) {
 			struct coffer_slice ct = coffer_slice_of(file.ptr + off + GROUP_HEADER, n + BLOCK_TAG);
 			rc = block_open(&bc, BLOCK_COMMIT, seq, ct, &pt, path);
 			if (rc != COFFER_OK) {
-				if (off + GROUP_HEADER + n + BLOCK_TAG == file.len && last)
+				if (off + GROUP_HEADER + n + BLOCK_TAG >= end && last)
 					torn = true;
 				else
 					goto fail; /* names the file and the group */
@@ -639,6 +949,13 @@ coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t
 		off += GROUP_HEADER + n + BLOCK_TAG;
 		seq++;
 	}
+	if (!*torn_at && off < file.len) {
+		/* preallocated zeros after the last group: trimmed like a tear,
+		 * without a warning */
+		*torn_at = off;
+		if (zero_tail)
+			*zero_tail = true;
+	}
 	rc = COFFER_OK;
 fail:
 	if (bc_ok)
@@ -656,11 +973,13 @@ static coffer_rc replay_segment(struct coffer_table *t, uint64_t id, bool last, 
 				void *arg)
 {
 	uint64_t torn_at;
-	TRY(commitlog_scan(t, id, last, INT64_MAX, fn, arg, &torn_at));
+	bool zeros;
+	TRY(commitlog_scan(t, id, last, INT64_MAX, fn, arg, &torn_at, &zeros));
 	if (!torn_at)
 		return COFFER_OK;
 	char *path = commitlog_segment_path(t, id);
-	coffer_rc rc = torn_at < CL_HEADER ? coffer_vfs_unlink(t->vfs, path) : truncate_tail(t, path, torn_at);
+	coffer_rc rc = torn_at < CL_HEADER ? coffer_vfs_unlink(t->vfs, path)
+					   : truncate_tail(t, path, torn_at, zeros);
 	free(path);
 	return rc;
 }

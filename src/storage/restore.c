@@ -576,7 +576,7 @@ coffer_rc coffer_restore_run(struct coffer_restore *r, struct coffer_table *dst,
 		struct stat st;
 		uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 		free(path);
-		rc = commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, &lb, &torn);
+		rc = commitlog_scan(r->src, r->segs[i], i == r->n_seg - 1, r->at, put_fn, &lb, &torn, NULL);
 		if (rc == COFFER_OK && lb.bytes >= dst->memtable_bytes)
 			rc = write_log(dst, &lb, &run);
 		atomic_fetch_add(&run.done, size);

@@ -303,10 +303,24 @@ COFFER_RESULT commitlog_replay(struct coffer_table *t, uint64_t from, commitlog_
 			       uint64_t *max_id);
 /* Reads segment `id` of t->dir without changing it: the entries of every group
  * with time <= until go to fn. `last`: a torn tail is allowed (its offset is
- * returned in *torn_at, 1 for a torn header; 0 when none); elsewhere it is
+ * returned in *torn_at, 1 for a torn header; 0 when none), and so is
+ * preallocated zero space after the last group (its offset in *torn_at too,
+ * with *zero_tail set; zero_tail may be NULL); elsewhere either is
  * COFFER_E_CORRUPT naming the file and group. */
 COFFER_RESULT commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t until,
-			     commitlog_entry_fn fn, void *arg, uint64_t *torn_at);
+			     commitlog_entry_fn fn, void *arg, uint64_t *torn_at, bool *zero_tail);
+/* Checks the header of group `seq` at `off` of a segment image whose groups
+ * end at `end` (commitlog_written_end for the newest segment, `last`): *n is
+ * its plaintext length; *torn says it is incomplete (or, in the newest
+ * segment, a header still being written when nothing but zeros follows). A
+ * damaged length or sequence number anywhere else is COFFER_E_CORRUPT naming
+ * path, group and offset. */
+COFFER_RESULT commitlog_group_head(struct coffer_slice file, uint64_t off, uint64_t seq, uint64_t end,
+				   bool last, const char *path, uint32_t *n, bool *torn);
+/* The offset just past the last non-zero byte of a segment image (at least
+ * the header's length): where a newest segment's written groups end, before
+ * its preallocated zeros (commitlog.c invariant 8). */
+uint64_t commitlog_written_end(struct coffer_slice file);
 /* Segment ids (CL-<id>.log) in t->dir, ascending (caller frees *ids). */
 COFFER_RESULT commitlog_list(struct coffer_table *t, uint64_t **ids, size_t *n);
 /* A segment header's format: 2 (CFCLOG02), 1 (CFCLOG01), 0 (not a segment). */
@@ -383,12 +397,16 @@ struct coffer_table {
 uint64_t table_alloc_file_id(struct coffer_table *t);
 /* Leader-only: freezes the active memtable at a segment boundary. */
 COFFER_RESULT table_freeze_memtable(struct coffer_table *t);
-/* Applies a group's entries to the active memtable (leader). */
+/* Applies a group's entries to the active memtable (the group's applier, in
+ * group order: commitlog.c invariant 6). */
 COFFER_RESULT table_apply_entries(struct coffer_table *t, struct coffer_slice entries);
 /* Leader, before writing a group: backpressure (may flush or wait). */
 COFFER_RESULT table_before_write(struct coffer_table *t);
-/* Leader, after applying a group: may freeze and flush; never fails the
- * group (problems are logged and retried). */
+/* The active memtable is full and can be frozen (table_after_write would). */
+bool table_memtable_full(struct coffer_table *t);
+/* With the log to itself (commitlog.c invariant 7), after a group is
+ * applied: may freeze and flush; never fails the group (problems are logged
+ * and retried). */
 void table_after_write(struct coffer_table *t);
 COFFER_RESULT table_flush_one(struct coffer_table *t);
 COFFER_RESULT table_commit_manifest(struct coffer_table *t);

@@ -123,6 +123,14 @@ coffer_rc table_before_write(struct coffer_table *t)
 	return COFFER_OK;
 }
 
+bool table_memtable_full(struct coffer_table *t)
+{
+	pthread_rwlock_rdlock(&t->state);
+	bool full = memtable_bytes(t->active) >= t->memtable_bytes && t->n_imm < MAX_IMMUTABLE;
+	pthread_rwlock_unlock(&t->state);
+	return full;
+}
+
 void table_after_write(struct coffer_table *t)
 {
 	/* The group is durable and applied: nothing here may fail the writes in

@@ -974,7 +974,7 @@ static void test_old_segment_format_replayed(void **state)
 	free(got);
 	uint64_t torn;
 	struct coffer_table *tt = t;
-	assert_int_equal(commitlog_scan(tt, id, false, 0, apply_fn, NULL, &torn), COFFER_OK);
+	assert_int_equal(commitlog_scan(tt, id, false, 0, apply_fn, NULL, &torn, NULL), COFFER_OK);
 	free(path);
 	coffer_buf_free(&file);
 	coffer_buf_free(&entries);
