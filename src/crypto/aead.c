@@ -268,8 +268,9 @@ static COFFER_RESULT gcm_fns_find(const OSSL_PROVIDER *prov, struct gcm_fns *f)
 /* The part of a message seal and open share: sets the direction and the
  * nonce, adds the AAD, and runs `in` through the cipher into `out`. The
  * provider takes size_t lengths, so no input needs splitting (GCM's own limit
- * of 2^36 - 32 bytes is enforced by OpenSSL and reported as a failure). */
-static COFFER_RESULT ctx_start(struct coffer_aead_ctx *c, bool enc,
+ * of 2^36 - 32 bytes is enforced by OpenSSL and reported as a failure).
+ * Inlined, so `enc` folds away on the per-message path. */
+static inline __attribute__((always_inline)) COFFER_RESULT ctx_start(struct coffer_aead_ctx *c, bool enc,
 			       const uint8_t nonce[COFFER_AEAD_NONCE_BYTES], struct coffer_slice aad,
 			       struct coffer_slice in, uint8_t *out)
 {
