@@ -208,6 +208,7 @@ static void check_invalid(const struct dvec *d, const char *name)
 		fail_msg("%s: keyed-context open accepted an invalid vector", name);
 	if (!all_zero(out, d->ct_len))
 		fail_msg("%s: keyed-context open left output after a failed tag", name);
+	assert_string_equal(coffer_error_msg(), "AES-256-GCM open: authentication tag mismatch");
 	coffer_aead_ctx_free(ctx);
 #endif
 	free(out);
@@ -494,6 +495,98 @@ static void test_ctx_equals_one_shot(void **state)
 	}
 	coffer_aead_ctx_free(ctx);
 }
+
+/* One failing open on `ctx`: COFFER_E_AUTH, output zeroed. */
+static void expect_ctx_auth_failure(struct coffer_aead_ctx *ctx, const uint8_t *nonce,
+				    struct coffer_slice aad, const uint8_t *ct, size_t n,
+				    const uint8_t *tag, const char *what, size_t i)
+{
+	uint8_t out[600];
+
+	memset(out, 0x55, sizeof(out));
+	if (coffer_aead_ctx_open(ctx, nonce, aad, coffer_slice_of(ct, n), tag, out) != COFFER_E_AUTH)
+		fail_msg("message %zu: keyed-context open accepted %s", i, what);
+	if (!all_zero(out, n))
+		fail_msg("message %zu: keyed-context open left output after %s", i, what);
+}
+
+/* A keyed context sets the direction and the nonce on every call (aead.c
+ * invariant 5). Hundreds of messages on one context, seals and opens
+ * alternating, with a failed open of each kind (bad tag, wrong AAD, wrong
+ * nonce, wrong key) before or after each good open, so that a seal often
+ * follows a failed open: every seal must still match the one-shot (EVP) path
+ * byte for byte and every good open must still succeed. A second context
+ * under another key, used in between, must not disturb the first. */
+static void test_ctx_reuse_alternating(void **state)
+{
+	static const uint8_t key2[32] = {0xee, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+					 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0x99};
+	uint8_t pt[600], a[600], b[600], back[600], ta[16], tb[16], tk2[16], nonce[12], nonce2[12];
+	uint8_t aad[80], aad2[80];
+	struct coffer_aead_ctx *ctx, *other;
+
+	assert_int_equal(coffer_aead_ctx_new(key1, &ctx), COFFER_OK);
+	assert_int_equal(coffer_aead_ctx_new(key2, &other), COFFER_OK);
+	for (size_t i = 0; i < 400; i++) {
+		/* storage's commit-log shape (150 bytes, 59 of AAD) and odd sizes */
+		size_t n = i % 5 == 0 ? 150 : (i * 37) % sizeof(pt);
+		size_t aad_len = i % 3 == 0 ? 0 : i % 3 == 1 ? 59 : (i * 11) % sizeof(aad);
+		struct coffer_slice s_aad = coffer_slice_of(aad, aad_len);
+
+		assert_int_equal(coffer_random_bytes(pt, sizeof(pt)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(aad, sizeof(aad)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(nonce, sizeof(nonce)), COFFER_OK);
+		assert_int_equal(coffer_aead_seal(key1, nonce, s_aad, coffer_slice_of(pt, n), a, ta),
+				 COFFER_OK);
+		assert_int_equal(coffer_aead_ctx_seal(ctx, nonce, s_aad, coffer_slice_of(pt, n), b, tb),
+				 COFFER_OK);
+		if (memcmp(ta, tb, sizeof(ta)) != 0 || (n && memcmp(a, b, n) != 0))
+			fail_msg("message %zu (%zu bytes, %zu of AAD): keyed-context seal differs "
+				 "from the one-shot seal",
+				 i, n, aad_len);
+		/* the other key's context, in between, gives another tag */
+		assert_int_equal(coffer_aead_ctx_seal(other, nonce, s_aad, coffer_slice_of(pt, n), b,
+						      tk2),
+				 COFFER_OK);
+		assert_memory_not_equal(tk2, ta, sizeof(ta));
+
+		bool fail_first = i % 2 == 0;
+		for (int round = 0; round < 2; round++) {
+			if (round == (fail_first ? 1 : 0)) {
+				memset(back, 0xaa, sizeof(back));
+				assert_int_equal(coffer_aead_ctx_open(ctx, nonce, s_aad,
+								      coffer_slice_of(a, n), ta, back),
+						 COFFER_OK);
+				if (n && memcmp(back, pt, n) != 0)
+					fail_msg("message %zu: keyed-context open differs", i);
+				continue;
+			}
+			switch (i % 4) {
+			case 0:
+				ta[i % 16] ^= (uint8_t)(1u << (i % 8));
+				expect_ctx_auth_failure(ctx, nonce, s_aad, a, n, ta, "a bad tag", i);
+				ta[i % 16] ^= (uint8_t)(1u << (i % 8));
+				break;
+			case 1:
+				memcpy(aad2, aad, sizeof(aad));
+				aad2[0] ^= 0x01;
+				expect_ctx_auth_failure(ctx, nonce, coffer_slice_of(aad2, aad_len ? aad_len : 1),
+							a, n, ta, "a wrong AAD", i);
+				break;
+			case 2:
+				memcpy(nonce2, nonce, sizeof(nonce));
+				nonce2[11] ^= 0x80;
+				expect_ctx_auth_failure(ctx, nonce2, s_aad, a, n, ta, "a wrong nonce", i);
+				break;
+			case 3:
+				expect_ctx_auth_failure(other, nonce, s_aad, a, n, ta, "a wrong key", i);
+				break;
+			}
+		}
+	}
+	coffer_aead_ctx_free(other);
+	coffer_aead_ctx_free(ctx);
+}
 #endif
 
 static void test_in_place(void **state)
@@ -555,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_error_message_names_no_key),
 #ifndef COFFER_BENCH_NULL_CIPHER
 		cmocka_unit_test(test_ctx_equals_one_shot),
+		cmocka_unit_test(test_ctx_reuse_alternating),
 #endif
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_ctx_free_null),
