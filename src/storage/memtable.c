@@ -19,6 +19,13 @@
  *     to its first node, so point reads skip the skiplist search; the writer
  *     publishes index entries and moves `first` with release stores, after
  *     the node they point to is linked in at level 0.
+ *  6. Each tower link caches the token (first 8 key bytes) of the node it
+ *     points to. Only the writer reads or writes these caches (leadership
+ *     hand-over orders successive writers), and it updates them with the
+ *     pointers, so for the writer link.tok == link.next->tok always; readers
+ *     use the pointers alone. The shortcut is exact because entry_compare
+ *     orders keys of 8 bytes or more by those bytes first; once a shorter
+ *     key (never made by mutation.c) is put, the writer stops using it.
  *
  *   ACTIVE (leader inserts) ──freeze──► IMMUTABLE (flush reads) ──flushed──► freed
  */
@@ -30,21 +37,43 @@
 #include "util/fs.h"
 #include "util/alloc.h"
 
-#define MAX_HEIGHT 16
+/* Towers grow with probability 1/2 per level: with the successor's token
+ * cached in each link (below), a search pays a cache miss only for the nodes
+ * it moves onto, about one per level, so more and cheaper levels beat the
+ * 1/4 of LevelDB, whose failed comparisons each touch another node. */
+#define MAX_HEIGHT 24
 
 struct mval {
 	size_t len;
 	uint8_t bytes[];
 };
 
-struct node {
-	uint64_t tok; /* the key's first 8 bytes (biased token), compared without touching key */
-	const uint8_t *key;
-	size_t klen;
-	struct mval *_Atomic val;
-	int height;
-	struct node *_Atomic next[];
+/* A tower link: the next node at this level and, for the writer alone, that
+ * node's token (invariant 6). */
+struct link {
+	struct node *_Atomic next;
+	uint64_t tok;
 };
+
+/* One allocation: the header, `height` links, then the key bytes, then the
+ * first value, so a visit touches one or two adjacent cache lines. */
+struct node {
+	struct mval *_Atomic val;
+	uint64_t tok; /* the key's first 8 bytes (biased token), compared without touching key */
+	uint32_t klen;
+	uint32_t height;
+	struct link link[];
+};
+
+static inline const uint8_t *node_key(const struct node *n)
+{
+	return (const uint8_t *)&n->link[n->height];
+}
+
+static inline struct coffer_slice node_slice(const struct node *n)
+{
+	return coffer_slice_of(node_key(n), n->klen);
+}
 
 struct pidx {
 	struct pidx *_Atomic next;
@@ -63,16 +92,36 @@ struct memtable {
 	atomic_size_t count;
 	_Atomic int64_t min_ts;
 	uint64_t rnd;
+	bool short_keys; /* a key under 8 bytes was put: no token shortcuts (writer only) */
 };
 
-static struct node *new_node(struct memtable *m, struct coffer_slice key, struct mval *v, int h)
+static uint64_t key_tok(struct coffer_slice key)
 {
-	struct node *n = coffer_arena_zalloc(&m->arena, sizeof(*n) + (size_t)h * sizeof(n->next[0]));
-	n->key = key.len ? coffer_arena_memdup(&m->arena, key.ptr, key.len) : NULL;
-	n->tok = key.len >= 8 ? coffer_load_u64(key.ptr) : 0;
-	n->klen = key.len;
-	atomic_store_explicit(&n->val, v, memory_order_relaxed);
-	n->height = h;
+	return key.len >= 8 ? coffer_load_u64(key.ptr) : 0;
+}
+
+/* A node with its key and (when v.ptr) its first value in one allocation. */
+static struct node *new_node(struct memtable *m, struct coffer_slice key, struct coffer_slice v,
+			     bool with_value, int h)
+{
+	size_t links = (size_t)h * sizeof(struct link);
+	size_t koff = sizeof(struct node) + links;
+	size_t voff = (koff + key.len + 7) & ~(size_t)7;
+	size_t total = with_value ? voff + sizeof(struct mval) + v.len : koff + key.len;
+	struct node *n = coffer_arena_alloc(&m->arena, total);
+	memset(n, 0, koff);
+	n->tok = key_tok(key);
+	n->klen = (uint32_t)key.len;
+	n->height = (uint32_t)h;
+	if (key.len)
+		memcpy((uint8_t *)n + koff, key.ptr, key.len);
+	if (with_value) {
+		struct mval *mv = (struct mval *)((uint8_t *)n + voff);
+		mv->len = v.len;
+		if (v.len)
+			memcpy(mv->bytes, v.ptr, v.len);
+		atomic_store_explicit(&n->val, mv, memory_order_relaxed);
+	}
 	return n;
 }
 
@@ -94,7 +143,7 @@ struct memtable *memtable_new(const struct coffer_table_schema *s, size_t expect
 		m->nbuckets <<= 1;
 	m->buckets = coffer_xcalloc(m->nbuckets, sizeof(*m->buckets));
 	coffer_arena_init(&m->arena, 1 << 20);
-	m->head = new_node(m, coffer_slice_of(NULL, 0), NULL, MAX_HEIGHT);
+	m->head = new_node(m, coffer_slice_of(NULL, 0), coffer_slice_of(NULL, 0), false, MAX_HEIGHT);
 	atomic_store(&m->height, 1);
 	atomic_store(&m->min_ts, INT64_MAX);
 	m->rnd = 0x9e3779b97f4a7c15ULL;
@@ -112,15 +161,11 @@ void memtable_free(struct memtable *m)
 
 static int random_height(struct memtable *m)
 {
-	int h = 1;
-	for (;;) {
-		m->rnd ^= m->rnd << 13;
-		m->rnd ^= m->rnd >> 7;
-		m->rnd ^= m->rnd << 17;
-		if (h >= MAX_HEIGHT || (m->rnd & 3) != 0)
-			break;
-		h++;
-	}
+	m->rnd ^= m->rnd << 13;
+	m->rnd ^= m->rnd >> 7;
+	m->rnd ^= m->rnd << 17;
+	/* one more level per trailing 1 bit: P(h > k) = 2^-k */
+	int h = 1 + __builtin_ctzll(~m->rnd | (UINT64_C(1) << (MAX_HEIGHT - 1)));
 	return h;
 }
 
@@ -131,22 +176,47 @@ static int cmp_node(const struct memtable *m, const struct node *n, struct coffe
 		if (n->tok != k)
 			return n->tok < k ? -1 : 1;
 	}
-	return entry_compare(m->schema, coffer_slice_of(n->key, n->klen), key);
+	return entry_compare(m->schema, node_slice(n), key);
 }
 
-/* First node >= key; fills prev[] when given. */
+/* First node >= key; fills prev[] when given. Readers' search: pointers only. */
 static struct node *find_ge(struct memtable *m, struct coffer_slice key, struct node **prev)
 {
 	struct node *x = m->head;
 	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
 	for (;;) {
-		struct node *next = atomic_load_explicit(&x->next[level], memory_order_acquire);
+		struct node *next = atomic_load_explicit(&x->link[level].next, memory_order_acquire);
 		if (next && cmp_node(m, next, key) < 0) {
 			x = next;
 			continue;
 		}
 		if (prev)
 			prev[level] = x;
+		if (level == 0)
+			return next;
+		level--;
+	}
+}
+
+/* The writer's search (invariant 6): a link whose cached token differs from
+ * the key's decides the step without loading the next node; only equal
+ * tokens (the same partition) compare whole keys. Fills prev[0..height-1];
+ * returns the first node >= key. */
+static struct node *writer_find_ge(struct memtable *m, struct coffer_slice key, struct node **prev)
+{
+	if (m->short_keys || key.len < 8)
+		return find_ge(m, key, prev);
+	uint64_t k = coffer_load_u64(key.ptr);
+	struct node *x = m->head;
+	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
+	for (;;) {
+		const struct link *l = &x->link[level];
+		struct node *next = atomic_load_explicit(&l->next, memory_order_relaxed);
+		if (next && (l->tok < k || (l->tok == k && entry_compare(m->schema, node_slice(next), key) < 0))) {
+			x = next;
+			continue;
+		}
+		prev[level] = x;
 		if (level == 0)
 			return next;
 		level--;
@@ -160,7 +230,7 @@ static struct pidx *index_find(struct memtable *m, uint64_t tok, struct coffer_s
 		if (p->tok != tok)
 			continue;
 		struct node *f = atomic_load_explicit(&p->first, memory_order_acquire);
-		if (entry_same_partition(coffer_slice_of(f->key, f->klen), key))
+		if (entry_same_partition(node_slice(f), key))
 			return p;
 	}
 	return NULL;
@@ -184,7 +254,7 @@ static void index_first(struct memtable *m, struct pidx *p, struct node *n)
 
 /* The node holding exactly `key` among the first few nodes of its partition
  * (through the hash index), or NULL: an overwrite of a recent row then skips
- * the skiplist search, whose ~2 log4(n) node visits are mostly cache misses.
+ * the skiplist search, whose ~log2(n) node visits are mostly cache misses.
  * *pidx: the partition's index entry (NULL: the partition is new). */
 static struct node *find_in_partition(struct memtable *m, struct coffer_slice key, struct pidx **pidx)
 {
@@ -198,7 +268,7 @@ static struct node *find_in_partition(struct memtable *m, struct coffer_slice ke
 			return x;
 		if (c > 0)
 			return NULL;
-		x = atomic_load_explicit(&x->next[0], memory_order_acquire);
+		x = atomic_load_explicit(&x->link[0].next, memory_order_acquire);
 	}
 	return NULL;
 }
@@ -213,7 +283,8 @@ static void overwrite(struct memtable *m, struct node *x, struct coffer_slice va
 	    cell_reconcile(c, &oc) <= 0)
 		return; /* the existing value wins */
 	atomic_store_explicit(&x->val, new_val(m, value), memory_order_release);
-	atomic_fetch_add(&m->bytes, value.len + 16);
+	atomic_store_explicit(&m->bytes, atomic_load_explicit(&m->bytes, memory_order_relaxed) + value.len + 16,
+			      memory_order_relaxed);
 }
 
 void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_slice value)
@@ -221,18 +292,19 @@ void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_sli
 	struct node *prev[MAX_HEIGHT];
 	struct cell c;
 	bool parsed = entry_parse_value(value, &c) == COFFER_OK;
-	if (parsed) {
-		int64_t cur = atomic_load(&m->min_ts);
-		if (c.ts < cur)
-			atomic_store(&m->min_ts, c.ts);
-	}
+	/* single writer (invariant 1): plain read-modify-write of the counters,
+	 * published with atomic stores for the readers of the statistics */
+	if (parsed && c.ts < atomic_load_explicit(&m->min_ts, memory_order_relaxed))
+		atomic_store_explicit(&m->min_ts, c.ts, memory_order_relaxed);
 	struct pidx *pidx;
 	struct node *x = find_in_partition(m, key, &pidx);
 	if (x) {
 		overwrite(m, x, value, &c, parsed);
 		return;
 	}
-	x = find_ge(m, key, prev);
+	if (key.len < 8)
+		m->short_keys = true;
+	x = writer_find_ge(m, key, prev);
 	if (x && cmp_node(m, x, key) == 0) {
 		overwrite(m, x, value, &c, parsed);
 		return;
@@ -244,20 +316,26 @@ void memtable_put(struct memtable *m, struct coffer_slice key, struct coffer_sli
 			prev[i] = m->head;
 		atomic_store_explicit(&m->height, h, memory_order_relaxed);
 	}
-	struct node *n = new_node(m, key, new_val(m, value), h);
+	struct node *n = new_node(m, key, value, true, h);
 	for (int i = 0; i < h; i++) {
-		atomic_store_explicit(&n->next[i],
-				      atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed),
+		struct link *pl = &prev[i]->link[i];
+		atomic_store_explicit(&n->link[i].next, atomic_load_explicit(&pl->next, memory_order_relaxed),
 				      memory_order_relaxed);
-		atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
+		n->link[i].tok = pl->tok;
+		pl->tok = n->tok;
+		atomic_store_explicit(&pl->next, n, memory_order_release);
 	}
 	/* invariant 5: n is the partition's first node if its predecessor is of
 	 * another partition */
 	struct node *p0 = prev[0];
-	if (p0 == m->head || !entry_same_partition(coffer_slice_of(p0->key, p0->klen), key))
+	if (p0 == m->head || !entry_same_partition(node_slice(p0), key))
 		index_first(m, key.len >= 8 ? pidx : index_find(m, n->tok, key), n);
-	atomic_fetch_add(&m->bytes, key.len + value.len + sizeof(*n) + (size_t)h * 8 + 16);
-	atomic_fetch_add(&m->count, 1);
+	atomic_store_explicit(&m->bytes,
+			      atomic_load_explicit(&m->bytes, memory_order_relaxed) + key.len + value.len +
+				      sizeof(*n) + (size_t)h * sizeof(struct link) + 16,
+			      memory_order_relaxed);
+	atomic_store_explicit(&m->count, atomic_load_explicit(&m->count, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 size_t memtable_bytes(const struct memtable *m)
@@ -277,19 +355,13 @@ int64_t memtable_min_ts(const struct memtable *m)
 
 /* ---- iterator ------------------------------------------------------------- */
 
-struct mem_iter {
-	struct iter it;
-	struct memtable *m;
-	struct node *cur;
-};
-
 static void set_cur(struct mem_iter *mi, struct node *n)
 {
 	mi->cur = n;
 	mi->it.valid = n != NULL;
 	if (n) {
 		struct mval *v = atomic_load_explicit(&n->val, memory_order_acquire);
-		mi->it.key = coffer_slice_of(n->key, n->klen);
+		mi->it.key = node_slice(n);
 		mi->it.value = coffer_slice_of(v->bytes, v->len);
 	}
 }
@@ -298,7 +370,7 @@ static coffer_rc mi_seek(struct iter *it, struct coffer_slice key)
 {
 	struct mem_iter *mi = (struct mem_iter *)it;
 	if (key.len == 0)
-		set_cur(mi, atomic_load_explicit(&mi->m->head->next[0], memory_order_acquire));
+		set_cur(mi, atomic_load_explicit(&mi->m->head->link[0].next, memory_order_acquire));
 	else
 		set_cur(mi, find_ge(mi->m, key, NULL));
 	return COFFER_OK;
@@ -308,7 +380,7 @@ static coffer_rc mi_next(struct iter *it)
 {
 	struct mem_iter *mi = (struct mem_iter *)it;
 	if (mi->cur)
-		set_cur(mi, atomic_load_explicit(&mi->cur->next[0], memory_order_acquire));
+		set_cur(mi, atomic_load_explicit(&mi->cur->link[0].next, memory_order_acquire));
 	return COFFER_OK;
 }
 
@@ -318,23 +390,37 @@ static void mi_close(struct iter *it)
 }
 
 static const struct iter_ops mem_iter_ops = {mi_seek, mi_next, mi_close};
+static const struct iter_ops mem_iter_borrowed_ops = {mi_seek, mi_next, NULL};
 
-struct iter *memtable_iter_partition(struct memtable *m, struct coffer_slice partition_key)
+void memtable_iter_init(struct mem_iter *mi, struct memtable *m)
 {
-	struct mem_iter *mi = COFFER_NEW(struct mem_iter);
-	mi->it.ops = &mem_iter_ops;
+	memset(mi, 0, sizeof(*mi));
+	mi->it.ops = &mem_iter_borrowed_ops;
+	mi->it.stable = true; /* invariant 3: values are never freed before the memtable */
 	mi->m = m;
+}
+
+void memtable_iter_init_partition(struct mem_iter *mi, struct memtable *m, struct coffer_slice partition_key)
+{
+	memtable_iter_init(mi, m);
 	struct pidx *p = partition_key.len >= 8
 				 ? index_find(m, coffer_load_u64(partition_key.ptr), partition_key)
 				 : NULL;
 	set_cur(mi, p ? atomic_load_explicit(&p->first, memory_order_acquire) : NULL);
+}
+
+struct iter *memtable_iter_partition(struct memtable *m, struct coffer_slice partition_key)
+{
+	struct mem_iter *mi = COFFER_NEW(struct mem_iter);
+	memtable_iter_init_partition(mi, m, partition_key);
+	mi->it.ops = &mem_iter_ops;
 	return &mi->it;
 }
 
 struct iter *memtable_iter(struct memtable *m)
 {
 	struct mem_iter *mi = COFFER_NEW(struct mem_iter);
+	memtable_iter_init(mi, m);
 	mi->it.ops = &mem_iter_ops;
-	mi->m = m;
 	return &mi->it;
 }

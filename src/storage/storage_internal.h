@@ -100,6 +100,10 @@ struct iter_ops {
 struct iter {
 	const struct iter_ops *ops;
 	bool valid;
+	/* key and value stay valid after the iterator moves on, for as long as
+	 * the source does (memtables) or its pins are held (sst_iter_init): a
+	 * reader may keep them without copying */
+	bool stable;
 	struct coffer_slice key, value;
 };
 
@@ -118,6 +122,17 @@ struct iter *memtable_iter(struct memtable *m);
  * key prefix (token + partition key) is given, found by hash; invalid if the
  * memtable has none. Only next() may be called on it. */
 struct iter *memtable_iter_partition(struct memtable *m, struct coffer_slice partition_key);
+/* The same two in caller-owned memory (nothing to close or free); the
+ * entries' bytes stay valid while the memtable lives. */
+struct node;
+struct mem_iter {
+	struct iter it;
+	struct memtable *m;
+	struct node *cur;
+};
+void memtable_iter_init(struct mem_iter *mi, struct memtable *m);
+void memtable_iter_init_partition(struct mem_iter *mi, struct memtable *m,
+				  struct coffer_slice partition_key);
 
 /* ---- blocks (block.c): framing + AEAD + compression ----------------------------- */
 
