@@ -13,7 +13,13 @@
  *     moved from another table has no key here, or a different one).
  *  3. An open SSTable is reference-counted: readers and the table's list each
  *     hold one; the last unref closes it (compaction deletes the file only
- *     after it has left the table's list).
+ *     after it has left the table's list). A read holding the table's state
+ *     lock may borrow it instead (sst_iter_init: no reference).
+ *  4. A seek finds the same entry entry_compare would: it compares the high
+ *     32 bits of the 8-byte biased tokens (index last keys, block entries)
+ *     and only on equal halves whole keys, which is exact because
+ *     entry_compare orders keys of 8 bytes or more by those bytes first; an
+ *     index or block holding a shorter key is searched by whole keys.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -109,11 +115,18 @@ static coffer_rc load_meta(struct sstable *s)
 		    (unsigned long long)n, (unsigned long long)nblocks);
 	s->n_blocks = (size_t)n;
 	s->last_keys = coffer_xcalloc(n ? n : 1, sizeof(*s->last_keys));
+	s->last_toks = coffer_xcalloc(n ? n : 1, sizeof(*s->last_toks));
+	s->slots = coffer_xcalloc(n ? n : 1, sizeof(*s->slots));
+	s->by_tok = true;
 	s->offsets = coffer_xcalloc(n ? n : 1, sizeof(*s->offsets));
 	s->lengths = coffer_xcalloc(n ? n : 1, sizeof(*s->lengths));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t len;
 		TRY_FAIL(coffer_reader_lenbytes(&r, 1 << 26, &s->last_keys[i]));
+		if (s->last_keys[i].len >= 8)
+			s->last_toks[i] = (uint32_t)(coffer_load_u64(s->last_keys[i].ptr) >> 32);
+		else
+			s->by_tok = false;
 		TRY_FAIL(coffer_reader_varint(&r, &s->offsets[i]));
 		TRY_FAIL(coffer_reader_varint(&r, &len));
 		ENSURE_FAIL(len < (1u << 30), COFFER_E_CORRUPT, "%s: index entry %zu", s->path, i);
@@ -129,11 +142,15 @@ fail:
 
 static void sst_free(struct sstable *s)
 {
+	if (s->slots) /* blockcache.c invariant 5 */
+		block_cache_drop_slots(s->t->cache, s->slots, s->file_id, s->n_blocks);
+	free(s->slots);
 	coffer_vfs_close(s->t->vfs, s->fd);
 	block_ctx_free(&s->bc);
 	coffer_buf_free(&s->index_buf);
 	coffer_buf_free(&s->bloom);
 	free(s->last_keys);
+	free(s->last_toks);
 	free(s->offsets);
 	free(s->lengths);
 	free(s->path);
@@ -181,11 +198,9 @@ void sst_unref(struct sstable *s)
 		sst_free(s);
 }
 
-bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
+bool sst_may_contain_hash(const struct sstable *s, const uint64_t h[2])
 {
-	uint64_t h[2];
 	uint64_t bits = (uint64_t)(s->bloom.len - 4) * 8;
-	bloom_hash(pk, h);
 	for (uint32_t i = 0; i < s->bloom_k; i++) {
 		uint64_t bit = (h[0] + (uint64_t)i * h[1]) % bits;
 		if (!(s->bloom.ptr[4 + bit / 8] & (1u << (bit % 8))))
@@ -194,11 +209,18 @@ bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
 	return true;
 }
 
+bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
+{
+	uint64_t h[2];
+	bloom_hash(pk, h);
+	return sst_may_contain_hash(s, h);
+}
+
 /* A data block, from the cache or from disk (then cached). */
 static coffer_rc get_block(struct sstable *s, size_t no, struct cached_block **out)
 {
 	struct block_cache *c = s->t->cache;
-	struct cached_block *b = block_cache_get(c, s->file_id, no);
+	struct cached_block *b = block_cache_get(c, &s->slots[no], s->file_id, no);
 	if (b) {
 		*out = b;
 		return COFFER_OK;
@@ -207,30 +229,32 @@ static coffer_rc get_block(struct sstable *s, size_t no, struct cached_block **o
 	coffer_rc rc = read_frame(s, s->offsets[no], s->lengths[no], BLOCK_DATA, no, &raw, &pt);
 	if (rc == COFFER_OK)
 		rc = block_decompress(coffer_buf_slice(&pt), &data, s->path, no);
+	if (rc == COFFER_OK)
+		rc = cached_block_new(coffer_buf_slice(&data), s->file_id, no, s->path, &b);
 	coffer_buf_free(&raw);
 	coffer_buf_free(&pt);
-	if (rc != COFFER_OK) {
-		coffer_buf_free(&data);
-		return rc;
-	}
-	*out = block_cache_put(c, s->file_id, no, &data);
+	coffer_buf_free(&data);
+	TRY(rc);
+	*out = block_cache_put(c, &s->slots[no], b);
 	return COFFER_OK;
 }
 
 /* ---- iterator ------------------------------------------------------------- */
 
-struct sst_iter {
-	struct iter it;
-	struct sstable *s;
-	size_t block;
-	struct cached_block *cb;
-	struct coffer_reader r;
-};
+
+void block_pins_release(struct block_cache *c, struct block_pins *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		block_cache_release(c, p->b[i]);
+	p->n = 0;
+}
 
 static void release_block(struct sst_iter *si)
 {
-	block_cache_release(si->s->t->cache, si->cb);
+	if (!si->cb_pinned) /* a pinned block's reference is the pin set's */
+		block_cache_release(si->s->t->cache, si->cb);
 	si->cb = NULL;
+	si->cb_pinned = false;
 }
 
 static coffer_rc load(struct sst_iter *si, size_t block)
@@ -242,7 +266,11 @@ static coffer_rc load(struct sst_iter *si, size_t block)
 		return COFFER_OK;
 	}
 	TRY(get_block(si->s, block, &si->cb));
-	coffer_reader_init(&si->r, coffer_buf_slice(&si->cb->data), si->s->path);
+	si->cb_pinned = si->pins && si->pins->n < BLOCK_PINS;
+	if (si->cb_pinned)
+		si->pins->b[si->pins->n++] = si->cb;
+	si->it.stable = si->cb_pinned;
+	coffer_reader_init(&si->r, si->cb->data, si->s->path);
 	return COFFER_OK;
 }
 
@@ -265,25 +293,64 @@ static coffer_rc step(struct sst_iter *si)
 	}
 }
 
+/* The key of entry i of the current block (checked when the block was indexed). */
+static struct coffer_slice entry_key_at(struct sst_iter *si, uint32_t i)
+{
+	struct coffer_reader r;
+	struct coffer_slice k, v;
+	coffer_reader_init(&r, si->cb->data, si->s->path);
+	r.off = si->cb->off[i];
+	if (entries_next(&r, &k, &v) != COFFER_OK)
+		return coffer_slice_of(NULL, 0);
+	return k;
+}
+
 static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
-	const struct coffer_table_schema *sc = &si->s->t->schema;
-	size_t lo = 0, hi = si->s->n_blocks;
-	if (key.len) {
-		/* first block whose last key >= key */
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (entry_compare(sc, si->s->last_keys[mid], key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+	struct sstable *s = si->s;
+	const struct coffer_table_schema *sc = &s->t->schema;
+	if (!key.len) {
+		TRY(load(si, 0));
+		return step(si);
+	}
+	bool ktok_ok = key.len >= 8;
+	uint32_t ktok = ktok_ok ? (uint32_t)(coffer_load_u64(key.ptr) >> 32) : 0;
+	/* first block whose last key >= key; token halves decide when they
+	 * differ (entry_compare's first step), whole keys when they do not */
+	size_t lo = 0, hi = s->n_blocks;
+	bool tok_ok = ktok_ok && s->by_tok;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = tok_ok && s->last_toks[mid] != ktok ? (s->last_toks[mid] < ktok ? -1 : 1)
+							    : entry_compare(sc, s->last_keys[mid], key);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	TRY(load(si, lo));
+	bool found = false; /* the binary search below found the entry */
+	if (si->cb) {
+		/* first entry of the block >= key, the same way */
+		const struct cached_block *b = si->cb;
+		tok_ok = ktok_ok && b->by_tok;
+		uint32_t a = 0, z = b->n;
+		while (a < z) {
+			uint32_t mid = a + (z - a) / 2;
+			int c = tok_ok && b->tok[mid] != ktok ? (b->tok[mid] < ktok ? -1 : 1)
+							      : entry_compare(sc, entry_key_at(si, mid), key);
+			if (c < 0)
+				a = mid + 1;
+			else
+				z = mid;
+		}
+		found = a < b->n;
+		si->r.off = found ? b->off[a] : si->r.len;
+	}
 	for (;;) {
 		TRY(step(si));
-		if (!it->valid || !key.len || entry_compare(sc, it->key, key) >= 0)
+		if (!it->valid || found || entry_compare(sc, it->key, key) >= 0)
 			return COFFER_OK;
 	}
 }
@@ -302,6 +369,21 @@ static void si_close(struct iter *it)
 }
 
 static const struct iter_ops sst_iter_ops = {si_seek, si_next, si_close};
+
+static const struct iter_ops sst_borrowed_ops = {si_seek, si_next, NULL};
+
+void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pins)
+{
+	memset(si, 0, sizeof(*si));
+	si->it.ops = &sst_borrowed_ops;
+	si->s = s;
+	si->pins = pins;
+}
+
+void sst_iter_fini(struct sst_iter *si)
+{
+	release_block(si);
+}
 
 struct iter *sst_iter(struct sstable *s)
 {

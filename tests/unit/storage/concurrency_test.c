@@ -60,7 +60,7 @@ static void *reader(void *p)
 {
 	struct shared *s = p;
 	unsigned seed = 7;
-	while (!s->stop) {
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		int id = (int)(rand_r(&seed) % WRITERS);
 		int upto = __atomic_load_n(&s->acked[id], __ATOMIC_ACQUIRE);
 		if (upto == 0)
@@ -78,7 +78,7 @@ static void *reader(void *p)
 		if (coffer_table_read(s->t, &q, count_fn, &n, &res) != COFFER_OK || n != 1)
 			__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 		coffer_buf_free(&res.cursor);
-		s->reads++;
+		__atomic_fetch_add(&s->reads, 1, __ATOMIC_RELAXED); /* two readers */
 	}
 	return NULL;
 }
@@ -86,7 +86,7 @@ static void *reader(void *p)
 static void *scanner(void *p)
 {
 	struct shared *s = p;
-	while (!s->stop) {
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		struct coffer_read q = {.limit = 500};
 		struct coffer_read_result res = {0};
 		long n = 0;
@@ -119,7 +119,7 @@ static void test_concurrent(void **state)
 	}
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(w[i], NULL);
-	s.stop = 1;
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(r[0], NULL);
 	pthread_join(r[1], NULL);
 	pthread_join(sc, NULL);
