@@ -31,8 +31,10 @@
  *     reused file id can never see stale plaintext.
  *  4. The hand points at a block of the ring or at the ring's sentinel;
  *     removing the block under the hand first moves the hand past it.
- *  5. *b->slot == b exactly while b is cached; slots are read and written
- *     only under the lock of their block's shard. An SSTable's slot array
+ *  5. *b->slot == b exactly while b is cached; slots are written only under
+ *     the lock of their block's shard, and read there too, except as a
+ *     prefetch hint (block_cache_prefetch: a stale pointer is only prefetched,
+ *     never dereferenced). An SSTable's slot array
  *     outlives its cached blocks: sst_free drops them (block_cache_drop_slots)
  *     before freeing it, and no reader can add one after its last reference.
  */
@@ -132,8 +134,8 @@ static void unref(struct cached_block *b)
 
 static void remove_locked(struct shard *s, struct cached_block *b)
 {
-	if (*b->slot == b) /* invariant 5 */
-		*b->slot = NULL;
+	if (atomic_load_explicit(b->slot, memory_order_relaxed) == b) /* invariant 5 */
+		atomic_store_explicit(b->slot, NULL, memory_order_relaxed);
 	if (s->hand == b) /* invariant 4 */
 		s->hand = b->ring_next;
 	b->ring_prev->ring_next = b->ring_next;
@@ -156,12 +158,12 @@ void block_cache_free(struct block_cache *c)
 	free(c);
 }
 
-struct cached_block *block_cache_get(struct block_cache *c, struct cached_block **slot, uint64_t f,
+struct cached_block *block_cache_get(struct block_cache *c, struct cached_block *_Atomic *slot, uint64_t f,
 				     uint64_t no)
 {
 	struct shard *s = shard_of(c, f, no);
 	pthread_mutex_lock(&s->mu);
-	struct cached_block *b = *slot;
+	struct cached_block *b = atomic_load_explicit(slot, memory_order_relaxed);
 	if (b) {
 		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 		if (!b->referenced)
@@ -192,21 +194,21 @@ static void evict_locked(struct shard *s, struct cached_block *keep)
 	}
 }
 
-struct cached_block *block_cache_put(struct block_cache *c, struct cached_block **slot,
+struct cached_block *block_cache_put(struct block_cache *c, struct cached_block *_Atomic *slot,
 				     struct cached_block *nb)
 {
 	atomic_store(&nb->refs, 2);
 	nb->slot = slot;
 	struct shard *s = shard_of(c, nb->file_id, nb->block_no);
 	pthread_mutex_lock(&s->mu);
-	struct cached_block *b = *slot;
+	struct cached_block *b = atomic_load_explicit(slot, memory_order_relaxed);
 	if (b) { /* another reader won the race */
 		atomic_fetch_add(&b->refs, 1);
 		pthread_mutex_unlock(&s->mu);
 		free(nb);
 		return b;
 	}
-	*slot = nb;
+	atomic_store_explicit(slot, nb, memory_order_relaxed);
 	/* just behind the hand: the last block it will come to */
 	struct cached_block *h = s->hand;
 	nb->ring_next = h;
@@ -218,6 +220,15 @@ struct cached_block *block_cache_put(struct block_cache *c, struct cached_block 
 	evict_locked(s, nb);
 	pthread_mutex_unlock(&s->mu);
 	return nb;
+}
+
+void block_cache_prefetch(struct cached_block *_Atomic *slot)
+{
+	struct cached_block *b = atomic_load_explicit(slot, memory_order_relaxed);
+	if (b) {
+		__builtin_prefetch(b);                     /* refs, header */
+		__builtin_prefetch((const char *)b + 64); /* token halves */
+	}
 }
 
 void block_cache_release(struct block_cache *c, struct cached_block *b)
@@ -243,13 +254,14 @@ void block_cache_drop_file(struct block_cache *c, uint64_t f)
 	}
 }
 
-void block_cache_drop_slots(struct block_cache *c, struct cached_block **slots, uint64_t f, size_t n)
+void block_cache_drop_slots(struct block_cache *c, struct cached_block *_Atomic *slots, uint64_t f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct shard *s = shard_of(c, f, i);
 		pthread_mutex_lock(&s->mu);
-		if (slots[i])
-			remove_locked(s, slots[i]);
+		struct cached_block *b = atomic_load_explicit(&slots[i], memory_order_relaxed);
+		if (b)
+			remove_locked(s, b);
 		pthread_mutex_unlock(&s->mu);
 	}
 }

@@ -75,15 +75,18 @@ static inline struct coffer_slice node_slice(const struct node *n)
 	return coffer_slice_of(node_key(n), n->klen);
 }
 
+/* A partition index entry: the bucket array holds one per bucket inline
+ * (first == NULL: empty), collisions chain behind it. `tok` is written once,
+ * before `first` is published (release). */
 struct pidx {
-	struct pidx *_Atomic next;
-	uint64_t tok;
 	struct node *_Atomic first;
+	_Atomic uint64_t tok;
+	struct pidx *_Atomic next;
 };
 
 struct memtable {
 	const struct coffer_table_schema *schema;
-	struct pidx *_Atomic *buckets;
+	struct pidx *buckets;
 	size_t nbuckets; /* power of two */
 	struct coffer_arena arena;
 	struct node *head;
@@ -225,15 +228,28 @@ static struct node *writer_find_ge(struct memtable *m, struct coffer_slice key, 
 
 static struct pidx *index_find(struct memtable *m, uint64_t tok, struct coffer_slice key)
 {
-	struct pidx *p = atomic_load_explicit(&m->buckets[tok & (m->nbuckets - 1)], memory_order_acquire);
-	for (; p; p = atomic_load_explicit(&p->next, memory_order_acquire)) {
-		if (p->tok != tok)
-			continue;
+	for (struct pidx *p = &m->buckets[tok & (m->nbuckets - 1)]; p;
+	     p = atomic_load_explicit(&p->next, memory_order_acquire)) {
 		struct node *f = atomic_load_explicit(&p->first, memory_order_acquire);
-		if (entry_same_partition(node_slice(f), key))
+		if (f && atomic_load_explicit(&p->tok, memory_order_relaxed) == tok &&
+		    entry_same_partition(node_slice(f), key))
 			return p;
 	}
 	return NULL;
+}
+
+void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, bool node)
+{
+	if (partition_key.len < 8)
+		return;
+	struct pidx *b = &m->buckets[coffer_load_u64(partition_key.ptr) & (m->nbuckets - 1)];
+	if (!node) {
+		__builtin_prefetch(b);
+		return;
+	}
+	struct node *f = atomic_load_explicit(&b->first, memory_order_relaxed);
+	if (f)
+		__builtin_prefetch(f); /* a hint: index_find checks what it finds */
 }
 
 /* Points the partition's index entry at n, its new first node (creating the
@@ -244,12 +260,18 @@ static void index_first(struct memtable *m, struct pidx *p, struct node *n)
 		atomic_store_explicit(&p->first, n, memory_order_release);
 		return;
 	}
-	p = coffer_arena_zalloc(&m->arena, sizeof(*p));
-	p->tok = n->tok;
-	atomic_store_explicit(&p->first, n, memory_order_relaxed);
-	struct pidx *_Atomic *b = &m->buckets[n->tok & (m->nbuckets - 1)];
-	atomic_store_explicit(&p->next, atomic_load_explicit(b, memory_order_relaxed), memory_order_relaxed);
-	atomic_store_explicit(b, p, memory_order_release);
+	struct pidx *b = &m->buckets[n->tok & (m->nbuckets - 1)];
+	if (!atomic_load_explicit(&b->first, memory_order_relaxed)) {
+		p = b; /* the bucket's own entry is free */
+	} else {
+		p = coffer_arena_zalloc(&m->arena, sizeof(*p));
+		atomic_store_explicit(&p->next, atomic_load_explicit(&b->next, memory_order_relaxed),
+				      memory_order_relaxed);
+	}
+	atomic_store_explicit(&p->tok, n->tok, memory_order_relaxed);
+	atomic_store_explicit(&p->first, n, memory_order_release);
+	if (p != b)
+		atomic_store_explicit(&b->next, p, memory_order_release);
 }
 
 /* The node holding exactly `key` among the first few nodes of its partition

@@ -26,7 +26,6 @@
  *  3. Resuming from a cursor returns exactly the rows after it, in the same
  *     order, as if the read had not stopped (given no writes in between).
  */
-#include <stddef.h>
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
@@ -72,26 +71,39 @@ struct reader {
 	struct coffer_buf last_pk_buf, last_ck_buf;
 };
 
-/* Everything zero but the inline arrays, which need no clearing. */
-static void reader_init(struct reader *rd)
+/* The scalars; arrays are used only up to their counts, and the cursor is
+ * parse_cursor's to set. */
+static void reader_init(struct reader *rd, struct coffer_table *t, const struct coffer_read *q,
+			coffer_row_fn fn, void *arg, struct coffer_read_result *res)
 {
-	size_t head = offsetof(struct reader, cells_inline);
-	memset(rd, 0, head);
+	rd->t = t;
+	rd->q = q;
+	rd->fn = fn;
+	rd->arg = arg;
+	rd->res = res;
+	rd->now = 0;
+	rd->stop = false;
 	rd->cells = rd->cells_inline;
 	rd->cap_cells = sizeof(rd->cells_inline) / sizeof(rd->cells_inline[0]);
 	rd->rows = rd->rows_inline;
 	rd->cap_rows = sizeof(rd->rows_inline) / sizeof(rd->rows_inline[0]);
-	memset(&rd->last_pk, 0, sizeof(*rd) - offsetof(struct reader, last_pk));
+	rd->last_pk = coffer_slice_of(NULL, 0);
+	rd->last_n_ck = 0;
+	rd->last_has_ck = false;
 	rd->last_owned = true;
+	rd->last_part_rows = 0;
+	rd->last_pk_buf = rd->last_ck_buf = (struct coffer_buf){0};
 }
 
 static coffer_rc parse_cursor(struct coffer_slice s, struct cursor *c)
 {
 	struct coffer_reader r;
 	uint8_t v, has, n;
-	memset(c, 0, sizeof(*c));
+	c->present = c->has_ck = false; /* every use of the rest asks these first */
+	c->n_ck = 0;
 	if (s.len == 0)
 		return COFFER_OK;
+	memset(c, 0, sizeof(*c));
 	coffer_reader_init(&r, s, "paging cursor");
 	TRY(coffer_reader_u8(&r, &v));
 	ENSURE(v == 1, COFFER_E_INVALID, "paging cursor: unknown version");
@@ -441,6 +453,25 @@ static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct part
 			coffer_buf_put_lenbytes(&seekbuf, sv[i].ptr, sv[i].len);
 	}
 	struct coffer_slice seek = coffer_buf_slice(&seekbuf);
+	/* The sources are independent: start the cache misses of all of them
+	 * (memtable buckets; SSTable slots, then blocks) before waiting on
+	 * any. For the first 64 SSTables: may, the bloom answers, asked once;
+	 * blk, the block each seek lands in. */
+	uint64_t may = 0;
+	size_t blk[64];
+	size_t staged = sn ? 0 : (t->n_ssts < 64 ? t->n_ssts : 64);
+	for (int node = 0; node < 2 && !sn; node++) {
+		for (size_t i = 0; i <= t->n_imm; i++)
+			memtable_prefetch(i == 0 ? t->active : t->imm[i - 1], pkey, node);
+		for (size_t i = 0; i < staged; i++) {
+			if (!node && sst_may_contain_hash(t->ssts[i], h)) {
+				may |= UINT64_C(1) << i;
+				blk[i] = sst_find_block(t->ssts[i], pkey);
+			} else if (node && (may & (UINT64_C(1) << i))) {
+				sst_prefetch_block(t->ssts[i], blk[i]);
+			}
+		}
+	}
 	for (size_t i = 0; i <= t->n_imm && rc == COFFER_OK; i++) {
 		struct memtable *m = i == 0 ? t->active : t->imm[t->n_imm - i];
 		bool any = false;
@@ -453,10 +484,12 @@ static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct part
 		sources += any;
 	}
 	for (size_t i = 0; i < t->n_ssts && rc == COFFER_OK; i++) {
-		if (!sst_may_contain_hash(t->ssts[i], h))
+		if (i < staged ? !(may & (UINT64_C(1) << i)) : !sst_may_contain_hash(t->ssts[i], h))
 			continue;
 		struct sst_iter si;
 		sst_iter_init(&si, t->ssts[i], &pins);
+		if (i < staged)
+			sst_iter_hint(&si, blk[i]);
 		bool any = false;
 		rc = read_source(rd, &si.it, false, pkey, seek, p, &any);
 		sources += any;
@@ -515,18 +548,13 @@ coffer_rc coffer_table_read(struct coffer_table *t, const struct coffer_read *q,
 	struct reader rd;
 	struct partition p;
 	struct coffer_buf key = {0};
-	reader_init(&rd);
+	reader_init(&rd, t, q, fn, arg, res);
 	res->rows = 0;
 	res->partitions = 0;
 	res->more = false;
 	coffer_buf_reset(&res->cursor);
 	TRY(coffer_keyring_check(t->kr));
 	TRY(parse_cursor(q->cursor, &rd.cur));
-	rd.t = t;
-	rd.q = q;
-	rd.fn = fn;
-	rd.arg = arg;
-	rd.res = res;
 	rd.now = coffer_clock_now_us(t->clock);
 	struct part_entry pe[4]; /* a point read's few entries, without malloc */
 	partition_init_buffer(&p, pe, sizeof(pe) / sizeof(pe[0]));

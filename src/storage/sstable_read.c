@@ -103,6 +103,8 @@ static coffer_rc load_meta(struct sstable *s)
 	TRY_FAIL(read_frame(s, bo, bl, BLOCK_BLOOM, 0, &raw, &s->bloom));
 	ENSURE_FAIL(s->bloom.len > 4, COFFER_E_CORRUPT, "%s: empty bloom filter", s->path);
 	s->bloom_k = coffer_load_u32(s->bloom.ptr);
+	s->bloom_bits = (uint64_t)(s->bloom.len - 4) * 8;
+	s->bloom_m = fastmod_m(s->bloom_bits);
 	ENSURE_FAIL(s->bloom_k >= 1 && s->bloom_k <= 30, COFFER_E_CORRUPT, "%s: bad bloom filter", s->path);
 
 	/* index */
@@ -200,9 +202,8 @@ void sst_unref(struct sstable *s)
 
 bool sst_may_contain_hash(const struct sstable *s, const uint64_t h[2])
 {
-	uint64_t bits = (uint64_t)(s->bloom.len - 4) * 8;
 	for (uint32_t i = 0; i < s->bloom_k; i++) {
-		uint64_t bit = (h[0] + (uint64_t)i * h[1]) % bits;
+		uint64_t bit = fastmod(h[0] + (uint64_t)i * h[1], s->bloom_m, s->bloom_bits);
 		if (!(s->bloom.ptr[4 + bit / 8] & (1u << (bit % 8))))
 			return false;
 	}
@@ -293,16 +294,96 @@ static coffer_rc step(struct sst_iter *si)
 	}
 }
 
-/* The key of entry i of the current block (checked when the block was indexed). */
-static struct coffer_slice entry_key_at(struct sst_iter *si, uint32_t i)
+/* First i in [0, n) with tok[i] >= k (tok ascending); branch-free, so the
+ * search costs no mispredicted branches. */
+static size_t lower_bound_u32(const uint32_t *tok, size_t n, uint32_t k)
 {
+	if (n == 0)
+		return 0;
+	const uint32_t *base = tok;
+	while (n > 1) {
+		size_t half = n / 2;
+		base = base[half] < k ? base + half : base;
+		n -= half;
+	}
+	return (size_t)(base - tok) + (*base < k);
+}
+
+/* What a seek searches: n keys in table order, key(i) the i-th, and, when
+ * tok is not NULL, their token halves (invariant 4). */
+struct sorted_keys {
+	const uint32_t *tok;
+	size_t n;
+	struct coffer_slice (*key)(const void *ctx, size_t i);
+	const void *ctx;
+};
+
+/* First i with key(i) >= key: token halves narrow it to the run of halves
+ * equal to the key's, whole keys decide within that run (usually of one or
+ * no entry; a wide partition's rows share a token). */
+static size_t seek_sorted(const struct coffer_table_schema *sc, const struct sorted_keys *sk,
+			  struct coffer_slice key)
+{
+	size_t lo = 0, hi = sk->n;
+	if (sk->tok && key.len >= 8) {
+		uint32_t k = (uint32_t)(coffer_load_u64(key.ptr) >> 32);
+		lo = lower_bound_u32(sk->tok, sk->n, k);
+		if (lo == sk->n || sk->tok[lo] != k)
+			return lo;
+		hi = k == UINT32_MAX ? sk->n : lo + lower_bound_u32(sk->tok + lo, sk->n - lo, k + 1);
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (entry_compare(sc, sk->key(sk->ctx, mid), key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct coffer_slice index_key(const void *ctx, size_t i)
+{
+	return ((const struct sstable *)ctx)->last_keys[i];
+}
+
+/* The key of entry i of a cached block (checked when the block was built). */
+static struct coffer_slice block_key(const void *ctx, size_t i)
+{
+	const struct cached_block *b = ctx;
 	struct coffer_reader r;
 	struct coffer_slice k, v;
-	coffer_reader_init(&r, si->cb->data, si->s->path);
-	r.off = si->cb->off[i];
+	coffer_reader_init(&r, b->data, NULL);
+	r.off = b->off[i];
 	if (entries_next(&r, &k, &v) != COFFER_OK)
 		return coffer_slice_of(NULL, 0);
 	return k;
+}
+
+/* The first block whose last key >= key (n_blocks: none). */
+static size_t find_block(struct sstable *s, struct coffer_slice key)
+{
+	struct sorted_keys idx = {s->by_tok ? s->last_toks : NULL, s->n_blocks, index_key, s};
+	return seek_sorted(&s->t->schema, &idx, key);
+}
+
+size_t sst_find_block(struct sstable *s, struct coffer_slice key)
+{
+	size_t no = find_block(s, key);
+	if (no < s->n_blocks)
+		__builtin_prefetch(&s->slots[no]);
+	return no;
+}
+
+void sst_prefetch_block(struct sstable *s, size_t no)
+{
+	if (no < s->n_blocks)
+		block_cache_prefetch(&s->slots[no]);
+}
+
+void sst_iter_hint(struct sst_iter *si, size_t block)
+{
+	si->hint = block;
 }
 
 static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
@@ -314,37 +395,15 @@ static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
 		TRY(load(si, 0));
 		return step(si);
 	}
-	bool ktok_ok = key.len >= 8;
-	uint32_t ktok = ktok_ok ? (uint32_t)(coffer_load_u64(key.ptr) >> 32) : 0;
-	/* first block whose last key >= key; token halves decide when they
-	 * differ (entry_compare's first step), whole keys when they do not */
-	size_t lo = 0, hi = s->n_blocks;
-	bool tok_ok = ktok_ok && s->by_tok;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = tok_ok && s->last_toks[mid] != ktok ? (s->last_toks[mid] < ktok ? -1 : 1)
-							    : entry_compare(sc, s->last_keys[mid], key);
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	TRY(load(si, lo));
-	bool found = false; /* the binary search below found the entry */
+	/* the first block whose last key >= key, then its first entry >= key */
+	size_t no = si->hint != SIZE_MAX ? si->hint : find_block(s, key);
+	si->hint = SIZE_MAX;
+	TRY(load(si, no));
+	bool found = false;
 	if (si->cb) {
-		/* first entry of the block >= key, the same way */
 		const struct cached_block *b = si->cb;
-		tok_ok = ktok_ok && b->by_tok;
-		uint32_t a = 0, z = b->n;
-		while (a < z) {
-			uint32_t mid = a + (z - a) / 2;
-			int c = tok_ok && b->tok[mid] != ktok ? (b->tok[mid] < ktok ? -1 : 1)
-							      : entry_compare(sc, entry_key_at(si, mid), key);
-			if (c < 0)
-				a = mid + 1;
-			else
-				z = mid;
-		}
+		struct sorted_keys ent = {b->by_tok ? b->tok : NULL, b->n, block_key, b};
+		size_t a = seek_sorted(sc, &ent, key);
 		found = a < b->n;
 		si->r.off = found ? b->off[a] : si->r.len;
 	}
@@ -378,6 +437,7 @@ void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pi
 	si->it.ops = &sst_borrowed_ops;
 	si->s = s;
 	si->pins = pins;
+	si->hint = SIZE_MAX;
 }
 
 void sst_iter_fini(struct sst_iter *si)
@@ -390,6 +450,7 @@ struct iter *sst_iter(struct sstable *s)
 	struct sst_iter *si = COFFER_NEW(struct sst_iter);
 	si->it.ops = &sst_iter_ops;
 	si->s = s;
+	si->hint = SIZE_MAX;
 	sst_ref(s);
 	return &si->it;
 }

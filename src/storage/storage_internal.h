@@ -133,6 +133,9 @@ struct mem_iter {
 void memtable_iter_init(struct mem_iter *mi, struct memtable *m);
 void memtable_iter_init_partition(struct mem_iter *mi, struct memtable *m,
 				  struct coffer_slice partition_key);
+/* Starts loading what memtable_iter_init_partition will read: the index
+ * bucket, or (node, once the bucket is loaded) the first node it holds. */
+void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, bool node);
 
 /* ---- blocks (block.c): framing + AEAD + compression ----------------------------- */
 
@@ -186,7 +189,7 @@ struct cached_block {
 	const uint32_t *off;      /* n offsets into data */
 	struct coffer_slice data;
 	uint64_t file_id, block_no;
-	struct cached_block **slot; /* the SSTable's slot pointing here while cached */
+	struct cached_block *_Atomic *slot; /* the SSTable's slot pointing here while cached */
 	struct cached_block *ring_prev, *ring_next;
 	uint32_t tok[];           /* n token halves; then off[], then data */
 };
@@ -202,17 +205,20 @@ COFFER_RESULT cached_block_new(struct coffer_slice data, uint64_t file_id, uint6
 struct block_cache;
 struct block_cache *block_cache_new(size_t capacity);
 void block_cache_free(struct block_cache *c);
-struct cached_block *block_cache_get(struct block_cache *c, struct cached_block **slot,
+struct cached_block *block_cache_get(struct block_cache *c, struct cached_block *_Atomic *slot,
 				     uint64_t file_id, uint64_t block_no);
 /* Takes ownership of b (from cached_block_new); returns the cached block
  * (b, or the one another reader put first) with a reference. */
-struct cached_block *block_cache_put(struct block_cache *c, struct cached_block **slot,
+struct cached_block *block_cache_put(struct block_cache *c, struct cached_block *_Atomic *slot,
 				     struct cached_block *b);
 void block_cache_release(struct block_cache *c, struct cached_block *b);
+/* Starts loading the cached block a slot points to, if any, without a lock
+ * or a reference: a hint for a lookup soon after. */
+void block_cache_prefetch(struct cached_block *_Atomic *slot);
 void block_cache_drop_file(struct block_cache *c, uint64_t file_id);
 /* Drops the cached blocks of an SSTable being closed, whose slot array
  * (n slots) is about to be freed. */
-void block_cache_drop_slots(struct block_cache *c, struct cached_block **slots, uint64_t file_id,
+void block_cache_drop_slots(struct block_cache *c, struct cached_block *_Atomic *slots, uint64_t file_id,
 			    size_t n);
 void block_cache_stats(struct block_cache *c, uint64_t *hits, uint64_t *misses);
 
@@ -250,12 +256,14 @@ struct sstable {
 	struct coffer_slice *last_keys;
 	uint32_t *last_toks;          /* high half of each last key's first 8 bytes ... */
 	bool by_tok;                  /* ... which orders them (all have 8+ bytes) */
-	struct cached_block **slots;  /* per data block, its cached copy (blockcache.c) */
+	struct cached_block *_Atomic *slots; /* per data block, its cached copy (blockcache.c) */
 	uint64_t *offsets;
 	uint32_t *lengths;
 	struct coffer_buf index_buf;
 	struct coffer_buf bloom;
 	uint32_t bloom_k;
+	uint64_t bloom_bits;          /* (bloom.len - 4) * 8 */
+	__uint128_t bloom_m;          /* fastmod_m(bloom_bits) */
 	/* the footer: frame offset and length of the index, bloom, statistics */
 	uint64_t index_off, bloom_off, stats_off;
 	uint32_t index_len, bloom_len, stats_len;
@@ -289,12 +297,35 @@ struct sst_iter {
 	struct cached_block *cb;
 	bool cb_pinned;
 	struct block_pins *pins;
+	size_t hint; /* sst_iter_hint's block for the next seek (SIZE_MAX: none) */
 	struct coffer_reader r;
 };
 void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pins);
+/* A point read's stages, so the cache misses of several SSTables overlap:
+ * the data block a seek to key lands in (n_blocks: past the end; its slot
+ * is prefetched), then the cached block itself prefetched (a hint: the
+ * seek still looks it up properly), then the seek told the block. */
+size_t sst_find_block(struct sstable *s, struct coffer_slice key);
+void sst_prefetch_block(struct sstable *s, size_t block);
+/* The next seek's key lands in `block` (sst_find_block of that key). */
+void sst_iter_hint(struct sst_iter *si, size_t block);
 void sst_iter_fini(struct sst_iter *si);
 char *sst_path(const struct coffer_table *t, uint64_t file_id);
 void bloom_hash(struct coffer_slice pk, uint64_t h[2]);
+/* a % d without a division (Lemire, Kaser, Kurz: "Faster remainder by direct
+ * computation", 2019), for the bloom probes' (h0 + i h1) % bits: m is
+ * fastmod_m(d), computed once per SSTable; exact for every 64-bit a and d > 0. */
+static inline __uint128_t fastmod_m(uint64_t d)
+{
+	return ~(__uint128_t)0 / d + 1;
+}
+static inline uint64_t fastmod(uint64_t a, __uint128_t m, uint64_t d)
+{
+	__uint128_t low = m * a;
+	__uint128_t bottom = ((low & UINT64_MAX) * d) >> 64;
+	__uint128_t top = (low >> 64) * d;
+	return (uint64_t)((bottom + top) >> 64);
+}
 /* coffer_token(pk) from bloom_hash(pk): both are pk's MurmurHash3_x64_128,
  * the token its first half with INT64_MIN moved to INT64_MAX (token.c). */
 static inline int64_t token_of_hash(const uint64_t h[2])

@@ -335,12 +335,35 @@ static void test_readers_during_compaction(void **state)
 	coffer_table_close(s.t);
 }
 
+/* The bloom probes' division-free remainder equals % for every size a
+ * filter can have and any 64-bit hash. */
+static void test_fastmod(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t d = i < 1000 ? (uint64_t)i + 1 : (x >> (i % 64)) | 1;
+		if (i % 3 == 0)
+			d = (d % (1u << 30)) * 8 + 8; /* bloom sizes: whole bytes of bits */
+		uint64_t a = x * 0xbf58476d1ce4e5b9ULL;
+		if (fastmod(a, fastmod_m(d), d) != a % d)
+			fail_msg("fastmod(%llu, %llu)", (unsigned long long)a, (unsigned long long)d);
+	}
+	assert_int_equal(fastmod(UINT64_MAX, fastmod_m(UINT64_MAX), UINT64_MAX), 0);
+	assert_int_equal(fastmod(UINT64_MAX - 1, fastmod_m(UINT64_MAX), UINT64_MAX), UINT64_MAX - 1);
+	assert_int_equal(fastmod(12345, fastmod_m(1), 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_point_reads_match_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_list_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readers_during_compaction, setup, teardown),
+		cmocka_unit_test(test_fastmod),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
