@@ -303,12 +303,47 @@ static void test_short_keys(void **state)
 	memtable_free(m);
 }
 
+/* Values larger than a quarter of the memtable's chunk get chunks of their
+ * own while small ones keep filling the current chunk: all read back. */
+static void test_big_values(void **state)
+{
+	(void)state;
+	struct memtable *m = memtable_new(&mschema, 1 << 20); /* 1 MiB chunks */
+	static const size_t sizes[] = {100, 300 << 10, 20, 3 << 20, 1, 256 << 10, 7};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct coffer_buf k = {0}, v[N];
+	for (int i = 0; i < N; i++) {
+		uint8_t *big = coffer_xmalloc(sizes[i]);
+		memset(big, 'a' + i, sizes[i]);
+		struct cell c = {.ts = 1, .value = coffer_slice_of(big, sizes[i])};
+		v[i] = (struct coffer_buf){0};
+		entry_value(&v[i], &c);
+		free(big);
+		mkey(&k, i, 0);
+		memtable_put(m, coffer_buf_slice(&k), coffer_buf_slice(&v[i]));
+	}
+	for (int i = 0; i < N; i++) {
+		struct mem_iter mi;
+		struct pkey pk;
+		mkey(&k, i, 0);
+		assert_int_equal(entry_parse_key(coffer_buf_slice(&k), &pk), COFFER_OK);
+		memtable_iter_init_partition(&mi, m, coffer_slice_of(k.ptr, (size_t)(pk.pk.ptr + pk.pk.len - k.ptr)));
+		assert_true(mi.it.valid);
+		assert_true(coffer_slice_eq(mi.it.value, coffer_buf_slice(&v[i])));
+		coffer_buf_free(&v[i]);
+	}
+	assert_int_equal(memtable_count(m), N);
+	coffer_buf_free(&k);
+	memtable_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_overwrites, setup, teardown),
 		cmocka_unit_test(test_concurrent_order),
 		cmocka_unit_test(test_short_keys),
+		cmocka_unit_test(test_big_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
