@@ -306,18 +306,24 @@ static struct pidx *index_find(struct memtable *m, uint64_t tok, struct coffer_s
 	return NULL;
 }
 
-void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, bool node)
+void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, int stage)
 {
 	if (partition_key.len < 8)
 		return;
 	struct pidx *b = &m->buckets[coffer_load_u64(partition_key.ptr) & (m->nbuckets - 1)];
-	if (!node) {
+	if (stage == 0) {
 		__builtin_prefetch(b);
 		return;
 	}
-	struct node *f = atomic_load_explicit(&b->first, memory_order_relaxed);
-	if (f)
-		__builtin_prefetch(f); /* a hint: index_find checks what it finds */
+	/* hints only: index_find checks what it finds */
+	struct node *f = atomic_load_explicit(&b->first, memory_order_acquire);
+	if (!f)
+		return;
+	if (stage == 1) {
+		__builtin_prefetch(f);
+		return;
+	}
+	__builtin_prefetch(atomic_load_explicit(&f->val, memory_order_relaxed));
 }
 
 /* Points the partition's index entry at n, its new first node (creating the

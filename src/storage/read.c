@@ -454,21 +454,27 @@ static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct part
 	}
 	struct coffer_slice seek = coffer_buf_slice(&seekbuf);
 	/* The sources are independent: start the cache misses of all of them
-	 * (memtable buckets; SSTable slots, then blocks) before waiting on
-	 * any. For the first 64 SSTables: may, the bloom answers, asked once;
-	 * blk, the block each seek lands in. */
+	 * before waiting on any (memtables: index bucket, first node, value;
+	 * SSTables: slot, cached block, entry), then read them. For the first
+	 * STAGED SSTables: may, the bloom answers, asked once; blk, the block
+	 * each lands in; its, the iterators placed there. */
+	enum { STAGED = 8 };
 	uint64_t may = 0;
-	size_t blk[64];
-	size_t staged = sn ? 0 : (t->n_ssts < 64 ? t->n_ssts : 64);
-	for (int node = 0; node < 2 && !sn; node++) {
+	size_t blk[STAGED], n_its = 0;
+	struct sst_iter its[STAGED];
+	size_t staged = sn ? 0 : (t->n_ssts < STAGED ? t->n_ssts : STAGED);
+	for (int stage = 0; stage < 3 && !sn; stage++) {
 		for (size_t i = 0; i <= t->n_imm; i++)
-			memtable_prefetch(i == 0 ? t->active : t->imm[i - 1], pkey, node);
-		for (size_t i = 0; i < staged; i++) {
-			if (!node && sst_may_contain_hash(t->ssts[i], h)) {
+			memtable_prefetch(i == 0 ? t->active : t->imm[i - 1], pkey, stage);
+		for (size_t i = 0; i < staged && rc == COFFER_OK; i++) {
+			if (stage == 0 && sst_may_contain_hash(t->ssts[i], h)) {
 				may |= UINT64_C(1) << i;
 				blk[i] = sst_find_block(t->ssts[i], pkey);
-			} else if (node && (may & (UINT64_C(1) << i))) {
+			} else if (stage == 1 && (may & (UINT64_C(1) << i))) {
 				sst_prefetch_block(t->ssts[i], blk[i]);
+			} else if (stage == 2 && (may & (UINT64_C(1) << i))) {
+				sst_iter_init(&its[n_its], t->ssts[i], &pins);
+				rc = sst_iter_position(&its[n_its++], pkey, blk[i]);
 			}
 		}
 	}
@@ -483,13 +489,20 @@ static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct part
 		rc = read_source(rd, &mi.it, !sn, pkey, seek, p, &any);
 		sources += any;
 	}
-	for (size_t i = 0; i < t->n_ssts && rc == COFFER_OK; i++) {
-		if (i < staged ? !(may & (UINT64_C(1) << i)) : !sst_may_contain_hash(t->ssts[i], h))
+	for (size_t j = 0; j < n_its; j++) {
+		bool any = false;
+		if (rc == COFFER_OK)
+			rc = sst_iter_finish(&its[j]);
+		if (rc == COFFER_OK)
+			rc = read_source(rd, &its[j].it, true, pkey, seek, p, &any);
+		sources += any;
+		sst_iter_fini(&its[j]);
+	}
+	for (size_t i = staged; i < t->n_ssts && rc == COFFER_OK; i++) {
+		if (!sst_may_contain_hash(t->ssts[i], h))
 			continue;
 		struct sst_iter si;
 		sst_iter_init(&si, t->ssts[i], &pins);
-		if (i < staged)
-			sst_iter_hint(&si, blk[i]);
 		bool any = false;
 		rc = read_source(rd, &si.it, false, pkey, seek, p, &any);
 		sources += any;

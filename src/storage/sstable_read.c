@@ -381,9 +381,32 @@ void sst_prefetch_block(struct sstable *s, size_t no)
 		block_cache_prefetch(&s->slots[no]);
 }
 
-void sst_iter_hint(struct sst_iter *si, size_t block)
+coffer_rc sst_iter_position(struct sst_iter *si, struct coffer_slice key, size_t block)
 {
-	si->hint = block;
+	TRY(load(si, block));
+	si->pending = key;
+	const struct cached_block *b = si->cb;
+	if (!b)
+		return COFFER_OK;
+	/* every entry before a is < key (a smaller token half); whole keys are
+	 * compared by sst_iter_finish, once the entry has arrived */
+	size_t a = key.len >= 8 && b->by_tok
+			   ? lower_bound_u32(b->tok, b->n, (uint32_t)(coffer_load_u64(key.ptr) >> 32))
+			   : 0;
+	si->r.off = a < b->n ? b->off[a] : si->r.len;
+	if (a < b->n)
+		__builtin_prefetch(b->data.ptr + b->off[a]);
+	return COFFER_OK;
+}
+
+coffer_rc sst_iter_finish(struct sst_iter *si)
+{
+	const struct coffer_table_schema *sc = &si->s->t->schema;
+	for (;;) {
+		TRY(step(si));
+		if (!si->it.valid || entry_compare(sc, si->it.key, si->pending) >= 0)
+			return COFFER_OK;
+	}
 }
 
 static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
@@ -396,9 +419,7 @@ static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
 		return step(si);
 	}
 	/* the first block whose last key >= key, then its first entry >= key */
-	size_t no = si->hint != SIZE_MAX ? si->hint : find_block(s, key);
-	si->hint = SIZE_MAX;
-	TRY(load(si, no));
+	TRY(load(si, find_block(s, key)));
 	bool found = false;
 	if (si->cb) {
 		const struct cached_block *b = si->cb;
@@ -437,7 +458,6 @@ void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pi
 	si->it.ops = &sst_borrowed_ops;
 	si->s = s;
 	si->pins = pins;
-	si->hint = SIZE_MAX;
 }
 
 void sst_iter_fini(struct sst_iter *si)
@@ -450,7 +470,6 @@ struct iter *sst_iter(struct sstable *s)
 	struct sst_iter *si = COFFER_NEW(struct sst_iter);
 	si->it.ops = &sst_iter_ops;
 	si->s = s;
-	si->hint = SIZE_MAX;
 	sst_ref(s);
 	return &si->it;
 }

@@ -133,9 +133,10 @@ struct mem_iter {
 void memtable_iter_init(struct mem_iter *mi, struct memtable *m);
 void memtable_iter_init_partition(struct mem_iter *mi, struct memtable *m,
 				  struct coffer_slice partition_key);
-/* Starts loading what memtable_iter_init_partition will read: the index
- * bucket, or (node, once the bucket is loaded) the first node it holds. */
-void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, bool node);
+/* Starts loading what memtable_iter_init_partition will read, in stages,
+ * each once the previous one's load has had time to land: 0 the index
+ * bucket, 1 the first node it holds, 2 that node's value. */
+void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, int stage);
 
 /* ---- blocks (block.c): framing + AEAD + compression ----------------------------- */
 
@@ -297,18 +298,21 @@ struct sst_iter {
 	struct cached_block *cb;
 	bool cb_pinned;
 	struct block_pins *pins;
-	size_t hint; /* sst_iter_hint's block for the next seek (SIZE_MAX: none) */
+	struct coffer_slice pending; /* sst_iter_position's key */
 	struct coffer_reader r;
 };
 void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pins);
-/* A point read's stages, so the cache misses of several SSTables overlap:
- * the data block a seek to key lands in (n_blocks: past the end; its slot
- * is prefetched), then the cached block itself prefetched (a hint: the
- * seek still looks it up properly), then the seek told the block. */
+/* A seek in stages, so the cache misses of several SSTables overlap: the
+ * data block a seek to key lands in (n_blocks: past the end; its slot is
+ * prefetched); the cached block itself prefetched (a hint: the next stage
+ * still looks it up properly); the iterator placed in that block by token
+ * halves alone, the entry there prefetched; then sst_iter_finish decodes
+ * and steps to the first entry >= key, as ops->seek would have. `key` must
+ * outlive the finish. */
 size_t sst_find_block(struct sstable *s, struct coffer_slice key);
 void sst_prefetch_block(struct sstable *s, size_t block);
-/* The next seek's key lands in `block` (sst_find_block of that key). */
-void sst_iter_hint(struct sst_iter *si, size_t block);
+COFFER_RESULT sst_iter_position(struct sst_iter *si, struct coffer_slice key, size_t block);
+COFFER_RESULT sst_iter_finish(struct sst_iter *si);
 void sst_iter_fini(struct sst_iter *si);
 char *sst_path(const struct coffer_table *t, uint64_t file_id);
 void bloom_hash(struct coffer_slice pk, uint64_t h[2]);
