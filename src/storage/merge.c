@@ -118,6 +118,14 @@ void partition_init(struct partition *p)
 	coffer_arena_init(&p->arena, 4096);
 }
 
+void partition_init_buffer(struct partition *p, struct part_entry *buf, size_t n)
+{
+	partition_init(p);
+	p->e = buf;
+	p->cap = n;
+	p->e_borrowed = true;
+}
+
 void partition_reset(struct partition *p)
 {
 	p->n = 0;
@@ -127,25 +135,47 @@ void partition_reset(struct partition *p)
 
 void partition_free(struct partition *p)
 {
-	free(p->e);
+	if (!p->e_borrowed)
+		free(p->e);
 	coffer_buf_free(&p->keybuf);
 	coffer_arena_free(&p->arena);
 }
 
-coffer_rc partition_push(struct partition *p, struct coffer_slice key, struct coffer_slice value)
+static coffer_rc push(struct partition *p, struct coffer_slice key, struct coffer_slice value, bool copy)
 {
 	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 64;
-		p->e = coffer_xrealloc(p->e, p->cap * sizeof(*p->e));
+		p->cap = p->cap ? p->cap * 2 : 8;
+		if (p->e_borrowed) {
+			struct part_entry *e = coffer_xmalloc(p->cap * sizeof(*e));
+			memcpy(e, p->e, p->n * sizeof(*e));
+			p->e = e;
+			p->e_borrowed = false;
+		} else {
+			p->e = coffer_xrealloc(p->e, p->cap * sizeof(*p->e));
+		}
 	}
 	struct part_entry *e = &p->e[p->n];
-	e->key = coffer_slice_of(coffer_arena_memdup(&p->arena, key.ptr, key.len), key.len);
-	e->value = coffer_slice_of(value.len ? coffer_arena_memdup(&p->arena, value.ptr, value.len) : NULL,
-				   value.len);
+	if (copy) {
+		key = coffer_slice_of(coffer_arena_memdup(&p->arena, key.ptr, key.len), key.len);
+		if (value.len)
+			value = coffer_slice_of(coffer_arena_memdup(&p->arena, value.ptr, value.len), value.len);
+	}
+	e->key = key;
+	e->value = value;
 	TRY(entry_parse_key(e->key, &e->k));
 	TRY(entry_parse_value(e->value, &e->c));
 	p->n++;
 	return COFFER_OK;
+}
+
+coffer_rc partition_push(struct partition *p, struct coffer_slice key, struct coffer_slice value)
+{
+	return push(p, key, value, true);
+}
+
+coffer_rc partition_push_borrowed(struct partition *p, struct coffer_slice key, struct coffer_slice value)
+{
+	return push(p, key, value, false);
 }
 
 coffer_rc partition_load(struct iter *it, struct partition *p)
@@ -165,25 +195,70 @@ coffer_rc partition_load(struct iter *it, struct partition *p)
 	}
 }
 
+/* entry_compare(x->key, y->key) from the parsed keys: within one partition
+ * it orders by kind, then static slot, range bytes, or clustering values,
+ * prefix length and slot, exactly as entry_compare does after parsing both
+ * keys again; anything else goes to entry_compare itself. */
+static int part_entry_compare(const struct coffer_table_schema *s, const struct part_entry *x,
+			      const struct part_entry *y)
+{
+	int kx = x->k.kind, ky = y->k.kind;
+	if (x->k.token != y->k.token || kx < KIND_PARTITION_DEL || kx > KIND_ROW || ky < KIND_PARTITION_DEL ||
+	    ky > KIND_ROW || !coffer_slice_eq(x->k.pk, y->k.pk))
+		return entry_compare(s, x->key, y->key);
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	switch (kx) {
+	case KIND_PARTITION_DEL:
+		return 0;
+	case KIND_STATIC:
+		return x->k.slot < y->k.slot ? -1 : x->k.slot > y->k.slot;
+	case KIND_RANGE_DEL:
+		return coffer_type_compare(COFFER_TYPE_BLOB, x->k.range, y->k.range); /* bytewise */
+	default: {
+		int c = clustering_compare(s, x->k.ck, x->k.n_ck, y->k.ck, y->k.n_ck);
+		if (c)
+			return c;
+		if (x->k.n_ck != y->k.n_ck)
+			return x->k.n_ck < y->k.n_ck ? -1 : 1;
+		return x->k.slot < y->k.slot ? -1 : x->k.slot > y->k.slot;
+	}
+	}
+}
+
 static int cmp_part_entry(const void *a, const void *b, void *arg)
 {
-	const struct part_entry *x = a, *y = b;
-	return entry_compare(arg, x->key, y->key);
+	return part_entry_compare(arg, a, b);
 }
 
 void partition_reconcile(const struct coffer_table_schema *s, struct partition *p)
 {
 	if (p->n < 2)
 		return;
-	qsort_r(p->e, p->n, sizeof(*p->e), cmp_part_entry, (void *)s);
+	if (p->n <= 16) {
+		/* a point read gathers a few entries per source: insertion sort
+		 * (stable, no allocation) beats qsort_r's merge sort here */
+		for (size_t i = 1; i < p->n; i++) {
+			struct part_entry e = p->e[i];
+			size_t j = i;
+			for (; j > 0 && part_entry_compare(s, &p->e[j - 1], &e) > 0; j--)
+				p->e[j] = p->e[j - 1];
+			if (j != i)
+				p->e[j] = e;
+		}
+	} else {
+		qsort_r(p->e, p->n, sizeof(*p->e), cmp_part_entry, (void *)s);
+	}
 	size_t out = 0;
 	for (size_t i = 0; i < p->n; i++) {
-		if (out > 0 && entry_compare(s, p->e[out - 1].key, p->e[i].key) == 0) {
+		if (out > 0 && part_entry_compare(s, &p->e[out - 1], &p->e[i]) == 0) {
 			if (cell_reconcile(&p->e[i].c, &p->e[out - 1].c) > 0)
 				p->e[out - 1] = p->e[i];
 			continue;
 		}
-		p->e[out++] = p->e[i];
+		if (out != i)
+			p->e[out] = p->e[i];
+		out++;
 	}
 	p->n = out;
 }

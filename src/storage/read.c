@@ -55,26 +55,55 @@ struct reader {
 	int64_t now;
 	struct cursor cur;
 	bool stop;
-	struct coffer_cell_view *cells;
+	struct coffer_cell_view *cells; /* cells_inline until it outgrows it */
 	size_t cap_cells;
-	size_t *rows;
+	struct coffer_cell_view cells_inline[16];
+	size_t *rows; /* rows_inline until it outgrows it */
 	size_t cap_rows;
-	/* last row returned, for the cursor */
-	struct coffer_buf last_pk;
+	size_t rows_inline[16];
+	/* last row returned, for the cursor: slices into the partition being
+	 * read until remember_own() copies them (last_owned) into the buffers */
+	struct coffer_slice last_pk;
 	struct coffer_slice last_ck[COFFER_MAX_CLUSTERING];
 	size_t last_n_ck;
-	struct coffer_buf last_ck_buf;
-	bool last_has_ck;
+	bool last_has_ck, last_owned;
 	uint64_t last_part_rows;
+	struct coffer_buf last_pk_buf, last_ck_buf;
 };
+
+/* The scalars; arrays are used only up to their counts, and the cursor is
+ * parse_cursor's to set. */
+static void reader_init(struct reader *rd, struct coffer_table *t, const struct coffer_read *q,
+			coffer_row_fn fn, void *arg, struct coffer_read_result *res)
+{
+	rd->t = t;
+	rd->q = q;
+	rd->fn = fn;
+	rd->arg = arg;
+	rd->res = res;
+	rd->now = 0;
+	rd->stop = false;
+	rd->cells = rd->cells_inline;
+	rd->cap_cells = sizeof(rd->cells_inline) / sizeof(rd->cells_inline[0]);
+	rd->rows = rd->rows_inline;
+	rd->cap_rows = sizeof(rd->rows_inline) / sizeof(rd->rows_inline[0]);
+	rd->last_pk = coffer_slice_of(NULL, 0);
+	rd->last_n_ck = 0;
+	rd->last_has_ck = false;
+	rd->last_owned = true;
+	rd->last_part_rows = 0;
+	rd->last_pk_buf = rd->last_ck_buf = (struct coffer_buf){0};
+}
 
 static coffer_rc parse_cursor(struct coffer_slice s, struct cursor *c)
 {
 	struct coffer_reader r;
 	uint8_t v, has, n;
-	memset(c, 0, sizeof(*c));
+	c->present = c->has_ck = false; /* every use of the rest asks these first */
+	c->n_ck = 0;
 	if (s.len == 0)
 		return COFFER_OK;
+	memset(c, 0, sizeof(*c));
 	coffer_reader_init(&r, s, "paging cursor");
 	TRY(coffer_reader_u8(&r, &v));
 	ENSURE(v == 1, COFFER_E_INVALID, "paging cursor: unknown version");
@@ -113,12 +142,22 @@ static bool cell_live(const struct cell *c, int64_t now, int64_t shadow)
 	return c->ts > shadow;
 }
 
+/* Doubles an array that starts in the reader's inline storage `inl` (full
+ * at *cap elements of `size` bytes), moving it to the heap the first time. */
+static void *grow(void *a, void *inl, size_t *cap, size_t size)
+{
+	*cap *= 2;
+	if (a != inl)
+		return coffer_xrealloc(a, *cap * size);
+	void *h = coffer_xmalloc(*cap * size);
+	memcpy(h, inl, *cap / 2 * size);
+	return h;
+}
+
 static void push_cell(struct reader *rd, size_t *n, const struct part_entry *e)
 {
-	if (*n == rd->cap_cells) {
-		rd->cap_cells = rd->cap_cells ? rd->cap_cells * 2 : 16;
-		rd->cells = coffer_xrealloc(rd->cells, rd->cap_cells * sizeof(*rd->cells));
-	}
+	if (*n == rd->cap_cells)
+		rd->cells = grow(rd->cells, rd->cells_inline, &rd->cap_cells, sizeof(*rd->cells));
 	struct coffer_cell_view *v = &rd->cells[(*n)++];
 	v->column = e->k.slot - SLOT_COLUMN0;
 	v->value = e->c.value;
@@ -144,22 +183,40 @@ static bool in_slice(const struct coffer_table_schema *s, const struct coffer_re
 	return true;
 }
 
+/* Notes the last row returned (k NULL: the partition p is finished), by
+ * reference: see remember_own. */
 static void remember(struct reader *rd, const struct partition *p, const struct pkey *k,
 		     uint64_t part_rows)
 {
-	coffer_buf_reset(&rd->last_pk);
-	coffer_buf_put(&rd->last_pk, p->pk.ptr, p->pk.len);
-	coffer_buf_reset(&rd->last_ck_buf);
+	rd->last_pk = p->pk;
 	rd->last_has_ck = k != NULL;
 	rd->last_n_ck = k ? k->n_ck : 0;
+	for (size_t i = 0; i < rd->last_n_ck; i++)
+		rd->last_ck[i] = k->ck[i];
+	rd->last_part_rows = part_rows;
+	rd->last_owned = false;
+}
+
+/* Copies what remember() noted into the reader's buffers: called before the
+ * partition it points into goes away, when a cursor may still be made from
+ * it (a later partition of the read, or this read stopping). A point read
+ * that runs to its end never needs it. */
+static void remember_own(struct reader *rd)
+{
+	if (rd->last_owned)
+		return;
+	coffer_buf_reset(&rd->last_pk_buf);
+	coffer_buf_put(&rd->last_pk_buf, rd->last_pk.ptr, rd->last_pk.len);
+	coffer_buf_reset(&rd->last_ck_buf);
 	size_t offs[COFFER_MAX_CLUSTERING];
 	for (size_t i = 0; i < rd->last_n_ck; i++) {
 		offs[i] = rd->last_ck_buf.len;
-		coffer_buf_put(&rd->last_ck_buf, k->ck[i].ptr, k->ck[i].len);
+		coffer_buf_put(&rd->last_ck_buf, rd->last_ck[i].ptr, rd->last_ck[i].len);
 	}
+	rd->last_pk = coffer_buf_slice(&rd->last_pk_buf);
 	for (size_t i = 0; i < rd->last_n_ck; i++)
-		rd->last_ck[i] = coffer_slice_of(rd->last_ck_buf.ptr + offs[i], k->ck[i].len);
-	rd->last_part_rows = part_rows;
+		rd->last_ck[i] = coffer_slice_of(rd->last_ck_buf.ptr + offs[i], rd->last_ck[i].len);
+	rd->last_owned = true;
 }
 
 static void emit_partition(struct reader *rd, struct partition *p)
@@ -209,10 +266,8 @@ static void emit_partition(struct reader *rd, struct partition *p)
 		if (j == i || clustering_compare(s, p->e[j].k.ck, p->e[j].k.n_ck, p->e[j - 1].k.ck,
 						 p->e[j - 1].k.n_ck) != 0 ||
 		    p->e[j].k.n_ck != p->e[j - 1].k.n_ck) {
-			if (nrows == rd->cap_rows) {
-				rd->cap_rows = rd->cap_rows ? rd->cap_rows * 2 : 64;
-				rd->rows = coffer_xrealloc(rd->rows, rd->cap_rows * sizeof(*rd->rows));
-			}
+			if (nrows == rd->cap_rows)
+				rd->rows = grow(rd->rows, rd->rows_inline, &rd->cap_rows, sizeof(*rd->rows));
 			rd->rows[nrows++] = j;
 		}
 	}
@@ -315,7 +370,8 @@ static coffer_rc gather(struct reader *rd, struct iter *it, struct coffer_slice 
 					break;
 			}
 		}
-		TRY(partition_push(p, it->key, it->value));
+		TRY(it->stable ? partition_push_borrowed(p, it->key, it->value)
+			       : partition_push(p, it->key, it->value));
 		*any = true;
 		TRY(it->ops->next(it));
 	}
@@ -362,17 +418,27 @@ static coffer_rc read_source(struct reader *rd, struct iter *it, bool positioned
  * index, SSTables past their bloom filters), without a merging iterator; the
  * few entries found are then sorted and reconciled. With a lower bound (or a
  * cursor) rows before it are skipped by seeking, so paging through a large
- * partition does not re-read its head. */
+ * partition does not re-read its head. Nothing here allocates per source:
+ * the iterators live on the stack and borrow the sources, which the state
+ * lock keeps alive; entries are not copied either (it.stable): memtable
+ * entries live as long as the memtable, SSTable entries as long as their
+ * blocks stay pinned, up to BLOCK_PINS blocks per partition (beyond, they
+ * are copied). */
 static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct partition *p,
-			  struct coffer_buf *key)
+			  struct coffer_buf *key, bool last)
 {
 	struct coffer_table *t = rd->t;
 	coffer_rc rc = COFFER_OK;
 	int sources = 0;
 	struct coffer_buf seekbuf = {0};
+	struct block_pins pins = {.n = 0};
 	partition_reset(p);
 	coffer_buf_reset(key);
-	int64_t token = coffer_token(pk);
+	/* one Murmur3 hash for the token and every bloom filter */
+	uint64_t h[2];
+	bloom_hash(pk, h);
+	int64_t token = token_of_hash(h);
+	coffer_buf_reserve(key, 8 + 10 + pk.len); /* one allocation at most */
 	entry_key_partition(key, token, pk);
 	struct coffer_slice pkey = coffer_buf_slice(key);
 	const struct coffer_slice *sv;
@@ -387,34 +453,75 @@ static coffer_rc read_one(struct reader *rd, struct coffer_slice pk, struct part
 			coffer_buf_put_lenbytes(&seekbuf, sv[i].ptr, sv[i].len);
 	}
 	struct coffer_slice seek = coffer_buf_slice(&seekbuf);
+	/* The sources are independent: start the cache misses of all of them
+	 * before waiting on any (memtables: index bucket, first node, value;
+	 * SSTables: slot, cached block, entry), then read them. For the first
+	 * STAGED SSTables: may, the bloom answers, asked once; blk, the block
+	 * each lands in; its, the iterators placed there. */
+	enum { STAGED = 8 };
+	uint64_t may = 0;
+	size_t blk[STAGED], n_its = 0;
+	struct sst_iter its[STAGED];
+	size_t staged = sn ? 0 : (t->n_ssts < STAGED ? t->n_ssts : STAGED);
+	for (int stage = 0; stage < 3 && !sn; stage++) {
+		for (size_t i = 0; i <= t->n_imm; i++)
+			memtable_prefetch(i == 0 ? t->active : t->imm[i - 1], pkey, stage);
+		for (size_t i = 0; i < staged && rc == COFFER_OK; i++) {
+			if (stage == 0 && sst_may_contain_hash(t->ssts[i], h)) {
+				may |= UINT64_C(1) << i;
+				blk[i] = sst_find_block(t->ssts[i], pkey);
+			} else if (stage == 1 && (may & (UINT64_C(1) << i))) {
+				sst_prefetch_block(t->ssts[i], blk[i]);
+			} else if (stage == 2 && (may & (UINT64_C(1) << i))) {
+				sst_iter_init(&its[n_its], t->ssts[i], &pins);
+				rc = sst_iter_position(&its[n_its++], pkey, blk[i]);
+			}
+		}
+	}
 	for (size_t i = 0; i <= t->n_imm && rc == COFFER_OK; i++) {
 		struct memtable *m = i == 0 ? t->active : t->imm[t->n_imm - i];
 		bool any = false;
-		struct iter *it = sn ? memtable_iter(m) : memtable_iter_partition(m, pkey);
-		rc = read_source(rd, it, !sn, pkey, seek, p, &any);
+		struct mem_iter mi;
+		if (sn)
+			memtable_iter_init(&mi, m);
+		else
+			memtable_iter_init_partition(&mi, m, pkey);
+		rc = read_source(rd, &mi.it, !sn, pkey, seek, p, &any);
 		sources += any;
-		it->ops->close(it);
 	}
-	for (size_t i = 0; i < t->n_ssts && rc == COFFER_OK; i++) {
-		if (!sst_may_contain(t->ssts[i], pk))
-			continue;
-		struct iter *it = sst_iter(t->ssts[i]);
+	for (size_t j = 0; j < n_its; j++) {
 		bool any = false;
-		rc = read_source(rd, it, false, pkey, seek, p, &any);
+		if (rc == COFFER_OK)
+			rc = sst_iter_finish(&its[j]);
+		if (rc == COFFER_OK)
+			rc = read_source(rd, &its[j].it, true, pkey, seek, p, &any);
 		sources += any;
-		it->ops->close(it);
+		sst_iter_fini(&its[j]);
+	}
+	for (size_t i = staged; i < t->n_ssts && rc == COFFER_OK; i++) {
+		if (!sst_may_contain_hash(t->ssts[i], h))
+			continue;
+		struct sst_iter si;
+		sst_iter_init(&si, t->ssts[i], &pins);
+		bool any = false;
+		rc = read_source(rd, &si.it, false, pkey, seek, p, &any);
+		sources += any;
+		sst_iter_fini(&si);
 	}
 	coffer_buf_free(&seekbuf);
-	TRY(rc);
-	if (p->n == 0)
-		return COFFER_OK;
-	if (sources > 1)
-		partition_reconcile(&t->schema, p);
-	coffer_buf_put(&p->keybuf, p->e[0].key.ptr, p->e[0].key.len);
-	p->pk = p->e[0].k.pk;
-	p->token = p->e[0].k.token;
-	emit_partition(rd, p);
-	return COFFER_OK;
+	if (rc == COFFER_OK && p->n) {
+		if (sources > 1)
+			partition_reconcile(&t->schema, p);
+		p->pk = p->e[0].k.pk;
+		p->token = p->e[0].k.token;
+		emit_partition(rd, p);
+		/* p's entries (pinned blocks, memtables under the state lock)
+		 * are gone once this returns or the lock is released */
+		if (rd->stop || !last)
+			remember_own(rd);
+	}
+	block_pins_release(t->cache, &pins);
+	return rc;
 }
 
 static coffer_rc scan(struct reader *rd, struct partition *p, struct coffer_buf *key)
@@ -441,6 +548,7 @@ static coffer_rc scan(struct reader *rd, struct partition *p, struct coffer_buf 
 		if (rd->cur.present && coffer_slice_eq(rd->cur.pk, p->pk) && !rd->cur.has_ck)
 			continue; /* finished on the previous page */
 		emit_partition(rd, p);
+		remember_own(rd); /* the next partition_load reuses p */
 	}
 	it->ops->close(it);
 	return rc;
@@ -453,20 +561,16 @@ coffer_rc coffer_table_read(struct coffer_table *t, const struct coffer_read *q,
 	struct reader rd;
 	struct partition p;
 	struct coffer_buf key = {0};
-	memset(&rd, 0, sizeof(rd));
+	reader_init(&rd, t, q, fn, arg, res);
 	res->rows = 0;
 	res->partitions = 0;
 	res->more = false;
 	coffer_buf_reset(&res->cursor);
 	TRY(coffer_keyring_check(t->kr));
 	TRY(parse_cursor(q->cursor, &rd.cur));
-	rd.t = t;
-	rd.q = q;
-	rd.fn = fn;
-	rd.arg = arg;
-	rd.res = res;
 	rd.now = coffer_clock_now_us(t->clock);
-	partition_init(&p);
+	struct part_entry pe[4]; /* a point read's few entries, without malloc */
+	partition_init_buffer(&p, pe, sizeof(pe) / sizeof(pe[0]));
 	pthread_rwlock_rdlock(&t->state);
 	if (q->n_partitions) {
 		size_t start = 0;
@@ -480,7 +584,7 @@ coffer_rc coffer_table_read(struct coffer_table *t, const struct coffer_read *q,
 			if (rd.cur.present && i == start && !rd.cur.has_ck &&
 			    coffer_slice_eq(q->partitions[i], rd.cur.pk))
 				continue;
-			rc = read_one(&rd, q->partitions[i], &p, &key);
+			rc = read_one(&rd, q->partitions[i], &p, &key, i + 1 == q->n_partitions);
 		}
 	} else {
 		rc = scan(&rd, &p, &key);
@@ -490,10 +594,12 @@ coffer_rc coffer_table_read(struct coffer_table *t, const struct coffer_read *q,
 		make_cursor(&rd, &res->cursor);
 	partition_free(&p);
 	coffer_buf_free(&key);
-	coffer_buf_free(&rd.last_pk);
+	coffer_buf_free(&rd.last_pk_buf);
 	coffer_buf_free(&rd.last_ck_buf);
-	free(rd.cells);
-	free(rd.rows);
+	if (rd.cells != rd.cells_inline)
+		free(rd.cells);
+	if (rd.rows != rd.rows_inline)
+		free(rd.rows);
 	return rc;
 }
 

@@ -13,7 +13,13 @@
  *     moved from another table has no key here, or a different one).
  *  3. An open SSTable is reference-counted: readers and the table's list each
  *     hold one; the last unref closes it (compaction deletes the file only
- *     after it has left the table's list).
+ *     after it has left the table's list). A read holding the table's state
+ *     lock may borrow it instead (sst_iter_init: no reference).
+ *  4. A seek finds the same entry entry_compare would: it compares the high
+ *     32 bits of the 8-byte biased tokens (index last keys, block entries)
+ *     and only on equal halves whole keys, which is exact because
+ *     entry_compare orders keys of 8 bytes or more by those bytes first; an
+ *     index or block holding a shorter key is searched by whole keys.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -97,6 +103,8 @@ static coffer_rc load_meta(struct sstable *s)
 	TRY_FAIL(read_frame(s, bo, bl, BLOCK_BLOOM, 0, &raw, &s->bloom));
 	ENSURE_FAIL(s->bloom.len > 4, COFFER_E_CORRUPT, "%s: empty bloom filter", s->path);
 	s->bloom_k = coffer_load_u32(s->bloom.ptr);
+	s->bloom_bits = (uint64_t)(s->bloom.len - 4) * 8;
+	s->bloom_m = fastmod_m(s->bloom_bits);
 	ENSURE_FAIL(s->bloom_k >= 1 && s->bloom_k <= 30, COFFER_E_CORRUPT, "%s: bad bloom filter", s->path);
 
 	/* index */
@@ -109,11 +117,18 @@ static coffer_rc load_meta(struct sstable *s)
 		    (unsigned long long)n, (unsigned long long)nblocks);
 	s->n_blocks = (size_t)n;
 	s->last_keys = coffer_xcalloc(n ? n : 1, sizeof(*s->last_keys));
+	s->last_toks = coffer_xcalloc(n ? n : 1, sizeof(*s->last_toks));
+	s->slots = coffer_xcalloc(n ? n : 1, sizeof(*s->slots));
+	s->by_tok = true;
 	s->offsets = coffer_xcalloc(n ? n : 1, sizeof(*s->offsets));
 	s->lengths = coffer_xcalloc(n ? n : 1, sizeof(*s->lengths));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t len;
 		TRY_FAIL(coffer_reader_lenbytes(&r, 1 << 26, &s->last_keys[i]));
+		if (s->last_keys[i].len >= 8)
+			s->last_toks[i] = (uint32_t)(coffer_load_u64(s->last_keys[i].ptr) >> 32);
+		else
+			s->by_tok = false;
 		TRY_FAIL(coffer_reader_varint(&r, &s->offsets[i]));
 		TRY_FAIL(coffer_reader_varint(&r, &len));
 		ENSURE_FAIL(len < (1u << 30), COFFER_E_CORRUPT, "%s: index entry %zu", s->path, i);
@@ -129,11 +144,15 @@ fail:
 
 static void sst_free(struct sstable *s)
 {
+	if (s->slots) /* blockcache.c invariant 5 */
+		block_cache_drop_slots(s->t->cache, s->slots, s->file_id, s->n_blocks);
+	free(s->slots);
 	coffer_vfs_close(s->t->vfs, s->fd);
 	block_ctx_free(&s->bc);
 	coffer_buf_free(&s->index_buf);
 	coffer_buf_free(&s->bloom);
 	free(s->last_keys);
+	free(s->last_toks);
 	free(s->offsets);
 	free(s->lengths);
 	free(s->path);
@@ -181,24 +200,28 @@ void sst_unref(struct sstable *s)
 		sst_free(s);
 }
 
-bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
+bool sst_may_contain_hash(const struct sstable *s, const uint64_t h[2])
 {
-	uint64_t h[2];
-	uint64_t bits = (uint64_t)(s->bloom.len - 4) * 8;
-	bloom_hash(pk, h);
 	for (uint32_t i = 0; i < s->bloom_k; i++) {
-		uint64_t bit = (h[0] + (uint64_t)i * h[1]) % bits;
+		uint64_t bit = fastmod(h[0] + (uint64_t)i * h[1], s->bloom_m, s->bloom_bits);
 		if (!(s->bloom.ptr[4 + bit / 8] & (1u << (bit % 8))))
 			return false;
 	}
 	return true;
 }
 
+bool sst_may_contain(const struct sstable *s, struct coffer_slice pk)
+{
+	uint64_t h[2];
+	bloom_hash(pk, h);
+	return sst_may_contain_hash(s, h);
+}
+
 /* A data block, from the cache or from disk (then cached). */
 static coffer_rc get_block(struct sstable *s, size_t no, struct cached_block **out)
 {
 	struct block_cache *c = s->t->cache;
-	struct cached_block *b = block_cache_get(c, s->file_id, no);
+	struct cached_block *b = block_cache_get(c, &s->slots[no], s->file_id, no);
 	if (b) {
 		*out = b;
 		return COFFER_OK;
@@ -207,30 +230,32 @@ static coffer_rc get_block(struct sstable *s, size_t no, struct cached_block **o
 	coffer_rc rc = read_frame(s, s->offsets[no], s->lengths[no], BLOCK_DATA, no, &raw, &pt);
 	if (rc == COFFER_OK)
 		rc = block_decompress(coffer_buf_slice(&pt), &data, s->path, no);
+	if (rc == COFFER_OK)
+		rc = cached_block_new(coffer_buf_slice(&data), s->file_id, no, s->path, &b);
 	coffer_buf_free(&raw);
 	coffer_buf_free(&pt);
-	if (rc != COFFER_OK) {
-		coffer_buf_free(&data);
-		return rc;
-	}
-	*out = block_cache_put(c, s->file_id, no, &data);
+	coffer_buf_free(&data);
+	TRY(rc);
+	*out = block_cache_put(c, &s->slots[no], b);
 	return COFFER_OK;
 }
 
 /* ---- iterator ------------------------------------------------------------- */
 
-struct sst_iter {
-	struct iter it;
-	struct sstable *s;
-	size_t block;
-	struct cached_block *cb;
-	struct coffer_reader r;
-};
+
+void block_pins_release(struct block_cache *c, struct block_pins *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		block_cache_release(c, p->b[i]);
+	p->n = 0;
+}
 
 static void release_block(struct sst_iter *si)
 {
-	block_cache_release(si->s->t->cache, si->cb);
+	if (!si->cb_pinned) /* a pinned block's reference is the pin set's */
+		block_cache_release(si->s->t->cache, si->cb);
 	si->cb = NULL;
+	si->cb_pinned = false;
 }
 
 static coffer_rc load(struct sst_iter *si, size_t block)
@@ -242,7 +267,11 @@ static coffer_rc load(struct sst_iter *si, size_t block)
 		return COFFER_OK;
 	}
 	TRY(get_block(si->s, block, &si->cb));
-	coffer_reader_init(&si->r, coffer_buf_slice(&si->cb->data), si->s->path);
+	si->cb_pinned = si->pins && si->pins->n < BLOCK_PINS;
+	if (si->cb_pinned)
+		si->pins->b[si->pins->n++] = si->cb;
+	si->it.stable = si->cb_pinned;
+	coffer_reader_init(&si->r, si->cb->data, si->s->path);
 	return COFFER_OK;
 }
 
@@ -265,25 +294,143 @@ static coffer_rc step(struct sst_iter *si)
 	}
 }
 
+/* First i in [0, n) with tok[i] >= k (tok ascending); branch-free, so the
+ * search costs no mispredicted branches. */
+static size_t lower_bound_u32(const uint32_t *tok, size_t n, uint32_t k)
+{
+	if (n == 0)
+		return 0;
+	const uint32_t *base = tok;
+	while (n > 1) {
+		size_t half = n / 2;
+		base = base[half] < k ? base + half : base;
+		n -= half;
+	}
+	return (size_t)(base - tok) + (*base < k);
+}
+
+/* What a seek searches: n keys in table order, key(i) the i-th, and, when
+ * tok is not NULL, their token halves (invariant 4). */
+struct sorted_keys {
+	const uint32_t *tok;
+	size_t n;
+	struct coffer_slice (*key)(const void *ctx, size_t i);
+	const void *ctx;
+};
+
+/* First i with key(i) >= key: token halves narrow it to the run of halves
+ * equal to the key's, whole keys decide within that run (usually of one or
+ * no entry; a wide partition's rows share a token). */
+static size_t seek_sorted(const struct coffer_table_schema *sc, const struct sorted_keys *sk,
+			  struct coffer_slice key)
+{
+	size_t lo = 0, hi = sk->n;
+	if (sk->tok && key.len >= 8) {
+		uint32_t k = (uint32_t)(coffer_load_u64(key.ptr) >> 32);
+		lo = lower_bound_u32(sk->tok, sk->n, k);
+		if (lo == sk->n || sk->tok[lo] != k)
+			return lo;
+		hi = k == UINT32_MAX ? sk->n : lo + lower_bound_u32(sk->tok + lo, sk->n - lo, k + 1);
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (entry_compare(sc, sk->key(sk->ctx, mid), key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct coffer_slice index_key(const void *ctx, size_t i)
+{
+	return ((const struct sstable *)ctx)->last_keys[i];
+}
+
+/* The key of entry i of a cached block (checked when the block was built). */
+static struct coffer_slice block_key(const void *ctx, size_t i)
+{
+	const struct cached_block *b = ctx;
+	struct coffer_reader r;
+	struct coffer_slice k, v;
+	coffer_reader_init(&r, b->data, NULL);
+	r.off = b->off[i];
+	if (entries_next(&r, &k, &v) != COFFER_OK)
+		return coffer_slice_of(NULL, 0);
+	return k;
+}
+
+/* The first block whose last key >= key (n_blocks: none). */
+static size_t find_block(struct sstable *s, struct coffer_slice key)
+{
+	struct sorted_keys idx = {s->by_tok ? s->last_toks : NULL, s->n_blocks, index_key, s};
+	return seek_sorted(&s->t->schema, &idx, key);
+}
+
+size_t sst_find_block(struct sstable *s, struct coffer_slice key)
+{
+	size_t no = find_block(s, key);
+	if (no < s->n_blocks)
+		__builtin_prefetch(&s->slots[no]);
+	return no;
+}
+
+void sst_prefetch_block(struct sstable *s, size_t no)
+{
+	if (no < s->n_blocks)
+		block_cache_prefetch(&s->slots[no]);
+}
+
+coffer_rc sst_iter_position(struct sst_iter *si, struct coffer_slice key, size_t block)
+{
+	TRY(load(si, block));
+	si->pending = key;
+	const struct cached_block *b = si->cb;
+	if (!b)
+		return COFFER_OK;
+	/* every entry before a is < key (a smaller token half); whole keys are
+	 * compared by sst_iter_finish, once the entry has arrived */
+	size_t a = key.len >= 8 && b->by_tok
+			   ? lower_bound_u32(b->tok, b->n, (uint32_t)(coffer_load_u64(key.ptr) >> 32))
+			   : 0;
+	si->r.off = a < b->n ? b->off[a] : si->r.len;
+	if (a < b->n)
+		__builtin_prefetch(b->data.ptr + b->off[a]);
+	return COFFER_OK;
+}
+
+coffer_rc sst_iter_finish(struct sst_iter *si)
+{
+	const struct coffer_table_schema *sc = &si->s->t->schema;
+	for (;;) {
+		TRY(step(si));
+		if (!si->it.valid || entry_compare(sc, si->it.key, si->pending) >= 0)
+			return COFFER_OK;
+	}
+}
+
 static coffer_rc si_seek(struct iter *it, struct coffer_slice key)
 {
 	struct sst_iter *si = (struct sst_iter *)it;
-	const struct coffer_table_schema *sc = &si->s->t->schema;
-	size_t lo = 0, hi = si->s->n_blocks;
-	if (key.len) {
-		/* first block whose last key >= key */
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (entry_compare(sc, si->s->last_keys[mid], key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+	struct sstable *s = si->s;
+	const struct coffer_table_schema *sc = &s->t->schema;
+	if (!key.len) {
+		TRY(load(si, 0));
+		return step(si);
 	}
-	TRY(load(si, lo));
+	/* the first block whose last key >= key, then its first entry >= key */
+	TRY(load(si, find_block(s, key)));
+	bool found = false;
+	if (si->cb) {
+		const struct cached_block *b = si->cb;
+		struct sorted_keys ent = {b->by_tok ? b->tok : NULL, b->n, block_key, b};
+		size_t a = seek_sorted(sc, &ent, key);
+		found = a < b->n;
+		si->r.off = found ? b->off[a] : si->r.len;
+	}
 	for (;;) {
 		TRY(step(si));
-		if (!it->valid || !key.len || entry_compare(sc, it->key, key) >= 0)
+		if (!it->valid || found || entry_compare(sc, it->key, key) >= 0)
 			return COFFER_OK;
 	}
 }
@@ -302,6 +449,21 @@ static void si_close(struct iter *it)
 }
 
 static const struct iter_ops sst_iter_ops = {si_seek, si_next, si_close};
+
+static const struct iter_ops sst_borrowed_ops = {si_seek, si_next, NULL};
+
+void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pins)
+{
+	memset(si, 0, sizeof(*si));
+	si->it.ops = &sst_borrowed_ops;
+	si->s = s;
+	si->pins = pins;
+}
+
+void sst_iter_fini(struct sst_iter *si)
+{
+	release_block(si);
+}
 
 struct iter *sst_iter(struct sstable *s)
 {

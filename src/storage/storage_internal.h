@@ -100,6 +100,10 @@ struct iter_ops {
 struct iter {
 	const struct iter_ops *ops;
 	bool valid;
+	/* key and value stay valid after the iterator moves on, for as long as
+	 * the source does (memtables) or its pins are held (sst_iter_init): a
+	 * reader may keep them without copying */
+	bool stable;
 	struct coffer_slice key, value;
 };
 
@@ -118,6 +122,21 @@ struct iter *memtable_iter(struct memtable *m);
  * key prefix (token + partition key) is given, found by hash; invalid if the
  * memtable has none. Only next() may be called on it. */
 struct iter *memtable_iter_partition(struct memtable *m, struct coffer_slice partition_key);
+/* The same two in caller-owned memory (nothing to close or free); the
+ * entries' bytes stay valid while the memtable lives. */
+struct node;
+struct mem_iter {
+	struct iter it;
+	struct memtable *m;
+	struct node *cur;
+};
+void memtable_iter_init(struct mem_iter *mi, struct memtable *m);
+void memtable_iter_init_partition(struct mem_iter *mi, struct memtable *m,
+				  struct coffer_slice partition_key);
+/* Starts loading what memtable_iter_init_partition will read, in stages,
+ * each once the previous one's load has had time to land: 0 the index
+ * bucket, 1 the first node it holds, 2 that node's value. */
+void memtable_prefetch(struct memtable *m, struct coffer_slice partition_key, int stage);
 
 /* ---- blocks (block.c): framing + AEAD + compression ----------------------------- */
 
@@ -156,21 +175,52 @@ COFFER_RESULT block_decompress(struct coffer_slice in, struct coffer_buf *out, c
 
 /* ---- block cache (cache.c) ---------------------------------------------------- */
 
+/* A decoded data block as the cache holds it: one allocation with this
+ * header, then per entry the high 32 bits of its key's first 8 bytes (the
+ * biased token), then per entry its offset in the block, then the block's
+ * bytes. The token halves order entries whose keys have 8 bytes or more
+ * (entry_compare's first step; by_tok: all of them do), so a seek
+ * binary-searches two short arrays and touches the block only at the entry
+ * it lands on; they sit right after the header the lookup already read. */
 struct cached_block {
 	atomic_int refs;
+	bool referenced;          /* CLOCK's second chance (blockcache.c; under the shard lock) */
+	bool by_tok;
+	uint32_t n;               /* entries */
+	const uint32_t *off;      /* n offsets into data */
+	struct coffer_slice data;
 	uint64_t file_id, block_no;
-	struct coffer_buf data;
-	struct cached_block *lru_prev, *lru_next, *hnext;
+	struct cached_block *_Atomic *slot; /* the SSTable's slot pointing here while cached */
+	struct cached_block *ring_prev, *ring_next;
+	uint32_t tok[];           /* n token halves; then off[], then data */
 };
+/* Builds a block to cache from its decoded bytes (copied): one pass over the
+ * entries, which also checks that they parse to the block's end (an error
+ * names `path` and the block). */
+COFFER_RESULT cached_block_new(struct coffer_slice data, uint64_t file_id, uint64_t block_no,
+			       const char *path, struct cached_block **out);
+
+/* The cache finds a block through its SSTable's slot array (one pointer per
+ * data block, sstable.slots), read and written only under the lock of the
+ * block's shard; blocks point back at their slot to clear it when evicted. */
 struct block_cache;
 struct block_cache *block_cache_new(size_t capacity);
 void block_cache_free(struct block_cache *c);
-struct cached_block *block_cache_get(struct block_cache *c, uint64_t file_id, uint64_t block_no);
-/* Takes ownership of data; returns the cached block with a reference. */
-struct cached_block *block_cache_put(struct block_cache *c, uint64_t file_id, uint64_t block_no,
-				     struct coffer_buf *data);
+struct cached_block *block_cache_get(struct block_cache *c, struct cached_block *_Atomic *slot,
+				     uint64_t file_id, uint64_t block_no);
+/* Takes ownership of b (from cached_block_new); returns the cached block
+ * (b, or the one another reader put first) with a reference. */
+struct cached_block *block_cache_put(struct block_cache *c, struct cached_block *_Atomic *slot,
+				     struct cached_block *b);
 void block_cache_release(struct block_cache *c, struct cached_block *b);
+/* Starts loading the cached block a slot points to, if any, without a lock
+ * or a reference: a hint for a lookup soon after. */
+void block_cache_prefetch(struct cached_block *_Atomic *slot);
 void block_cache_drop_file(struct block_cache *c, uint64_t file_id);
+/* Drops the cached blocks of an SSTable being closed, whose slot array
+ * (n slots) is about to be freed. */
+void block_cache_drop_slots(struct block_cache *c, struct cached_block *_Atomic *slots, uint64_t file_id,
+			    size_t n);
 void block_cache_stats(struct block_cache *c, uint64_t *hits, uint64_t *misses);
 
 /* ---- SSTables (sstable_write.c, sstable_read.c) -------------------------------- */
@@ -205,11 +255,16 @@ struct sstable {
 	/* index: per data block, last key and its extent */
 	size_t n_blocks;
 	struct coffer_slice *last_keys;
+	uint32_t *last_toks;          /* high half of each last key's first 8 bytes ... */
+	bool by_tok;                  /* ... which orders them (all have 8+ bytes) */
+	struct cached_block *_Atomic *slots; /* per data block, its cached copy (blockcache.c) */
 	uint64_t *offsets;
 	uint32_t *lengths;
 	struct coffer_buf index_buf;
 	struct coffer_buf bloom;
 	uint32_t bloom_k;
+	uint64_t bloom_bits;          /* (bloom.len - 4) * 8 */
+	__uint128_t bloom_m;          /* fastmod_m(bloom_bits) */
 	/* the footer: frame offset and length of the index, bloom, statistics */
 	uint64_t index_off, bloom_off, stats_off;
 	uint32_t index_len, bloom_len, stats_len;
@@ -219,9 +274,69 @@ COFFER_RESULT sst_open(struct coffer_table *t, uint64_t file_id, struct sstable 
 void sst_ref(struct sstable *s);
 void sst_unref(struct sstable *s); /* closes at zero */
 bool sst_may_contain(const struct sstable *s, struct coffer_slice pk);
+/* The same with pk's bloom_hash() computed once by the caller (it is also
+ * the partition's token: coffer_token), for a read that asks every SSTable. */
+bool sst_may_contain_hash(const struct sstable *s, const uint64_t h[2]);
 struct iter *sst_iter(struct sstable *s);
+/* Blocks a read keeps referenced so that entries it gathered from them need
+ * no copy; released together once the read is done with the entries. */
+#define BLOCK_PINS 8
+struct block_pins {
+	struct cached_block *b[BLOCK_PINS];
+	size_t n;
+};
+void block_pins_release(struct block_cache *c, struct block_pins *p);
+/* An iterator in caller-owned memory that borrows s (no reference taken):
+ * for a read holding the table's state lock, which keeps s open. Closed by
+ * sst_iter_fini, never through ops->close. With `pins`, each block it loads
+ * while the set has room stays referenced there (entries from it are
+ * it.stable) until the caller releases the set. */
+struct sst_iter {
+	struct iter it;
+	struct sstable *s;
+	size_t block;
+	struct cached_block *cb;
+	bool cb_pinned;
+	struct block_pins *pins;
+	struct coffer_slice pending; /* sst_iter_position's key */
+	struct coffer_reader r;
+};
+void sst_iter_init(struct sst_iter *si, struct sstable *s, struct block_pins *pins);
+/* A seek in stages, so the cache misses of several SSTables overlap: the
+ * data block a seek to key lands in (n_blocks: past the end; its slot is
+ * prefetched); the cached block itself prefetched (a hint: the next stage
+ * still looks it up properly); the iterator placed in that block by token
+ * halves alone, the entry there prefetched; then sst_iter_finish decodes
+ * and steps to the first entry >= key, as ops->seek would have. `key` must
+ * outlive the finish. */
+size_t sst_find_block(struct sstable *s, struct coffer_slice key);
+void sst_prefetch_block(struct sstable *s, size_t block);
+COFFER_RESULT sst_iter_position(struct sst_iter *si, struct coffer_slice key, size_t block);
+COFFER_RESULT sst_iter_finish(struct sst_iter *si);
+void sst_iter_fini(struct sst_iter *si);
 char *sst_path(const struct coffer_table *t, uint64_t file_id);
 void bloom_hash(struct coffer_slice pk, uint64_t h[2]);
+/* a % d without a division (Lemire, Kaser, Kurz: "Faster remainder by direct
+ * computation", 2019), for the bloom probes' (h0 + i h1) % bits: m is
+ * fastmod_m(d), computed once per SSTable; exact for every 64-bit a and d > 0. */
+static inline __uint128_t fastmod_m(uint64_t d)
+{
+	return ~(__uint128_t)0 / d + 1;
+}
+static inline uint64_t fastmod(uint64_t a, __uint128_t m, uint64_t d)
+{
+	__uint128_t low = m * a;
+	__uint128_t bottom = ((low & UINT64_MAX) * d) >> 64;
+	__uint128_t top = (low >> 64) * d;
+	return (uint64_t)((bottom + top) >> 64);
+}
+/* coffer_token(pk) from bloom_hash(pk): both are pk's MurmurHash3_x64_128,
+ * the token its first half with INT64_MIN moved to INT64_MAX (token.c). */
+static inline int64_t token_of_hash(const uint64_t h[2])
+{
+	int64_t t = (int64_t)h[0];
+	return t == INT64_MIN ? INT64_MAX : t;
+}
 /* Re-seals s, block by block and unchanged, as a new SSTable of t under a
  * new data key of t (restores: no decompression, no parsing; the same kinds,
  * numbers and lengths, so offsets stay right). tick gets the bytes of s done. */
@@ -249,13 +364,21 @@ struct partition {
 	int64_t token;
 	struct part_entry *e;
 	size_t n, cap;
+	bool e_borrowed;              /* e is the caller's buffer (partition_init_buffer) */
 	struct coffer_arena arena;
 };
 void partition_init(struct partition *p);
+/* The same, first filling the caller's buf of n entries (e.g. on the stack:
+ * a point read gathers a few) before it allocates. */
+void partition_init_buffer(struct partition *p, struct part_entry *buf, size_t n);
 void partition_reset(struct partition *p);
 void partition_free(struct partition *p);
 /* Appends one entry (copied into the partition's arena). */
 COFFER_RESULT partition_push(struct partition *p, struct coffer_slice key, struct coffer_slice value);
+/* Appends one entry whose bytes outlive the partition's use (a memtable's,
+ * read under the table's state lock): not copied. */
+COFFER_RESULT partition_push_borrowed(struct partition *p, struct coffer_slice key,
+				      struct coffer_slice value);
 /* Sorts entries gathered from several sources and keeps each key's winner. */
 void partition_reconcile(const struct coffer_table_schema *s, struct partition *p);
 /* Reads the partition at the iterator's position (advancing past it). */

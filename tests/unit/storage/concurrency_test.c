@@ -78,7 +78,7 @@ static void *reader(void *p)
 		if (coffer_table_read(s->t, &q, count_fn, &n, &res) != COFFER_OK || n != 1)
 			__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 		coffer_buf_free(&res.cursor);
-		__atomic_fetch_add(&s->reads, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->reads, 1, __ATOMIC_RELAXED); /* two readers */
 	}
 	return NULL;
 }
@@ -93,7 +93,7 @@ static void *scanner(void *p)
 		if (coffer_table_read(s->t, &q, count_fn, &n, &res) != COFFER_OK)
 			__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED);
 		coffer_buf_free(&res.cursor);
-		__atomic_fetch_add(&s->scans, 1, __ATOMIC_RELAXED);
+		s->scans++;
 	}
 	return NULL;
 }
