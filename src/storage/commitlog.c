@@ -263,15 +263,25 @@ static uint64_t prealloc_chunk(const struct coffer_table *t)
 	return c < (64u << 10) ? (64u << 10) : c > (1u << 20) ? (1u << 20) : c;
 }
 
+/* The zeros go in with O_DIRECT where the file system allows it: the leader's
+ * fdatasync writes back every dirty page of the file, so zeros left in the
+ * page cache would make the group that happens to sync next pay for the
+ * whole chunk (a multi-millisecond stall every chunk). Written directly they
+ * are on the device before the job's own fdatasync, which then only makes
+ * the new size durable. The fill starts at a block boundary: the bytes
+ * between the last group and it lie in a block the segment already has. */
+#define ZERO_ALIGN 4096
+
 static void zero_fill_job(void *arg)
 {
-	static const uint8_t zeros[64 << 10];
+	static const uint8_t zeros[64 << 10] __attribute__((aligned(ZERO_ALIGN)));
 	struct commitlog *l = arg;
 	struct coffer_table *t = l->t;
 	pthread_mutex_lock(&l->mu);
 	bool skip = !l->open || l->zeroing || l->zero_failed;
-	uint64_t from = l->claimed, to = from + prealloc_chunk(t);
-	int fd = l->fd;
+	uint64_t from = (l->claimed + ZERO_ALIGN - 1) & ~(uint64_t)(ZERO_ALIGN - 1);
+	uint64_t to = from + prealloc_chunk(t);
+	int fd = l->fd, dfd = -1;
 	const char *path = l->path;
 	if (!skip) {
 		l->zeroing = true;
@@ -279,10 +289,25 @@ static void zero_fill_job(void *arg)
 	}
 	pthread_mutex_unlock(&l->mu);
 	coffer_rc rc = COFFER_OK;
-	for (uint64_t o = from; !skip && rc == COFFER_OK && o < to; o += sizeof(zeros))
-		rc = coffer_vfs_pwrite_full(t->vfs, fd, zeros, sizeof(zeros), (off_t)o, path);
+	if (!skip && coffer_vfs_open(t->vfs, path, O_WRONLY | O_DIRECT, 0600, &dfd) != COFFER_OK) {
+		coffer_error_clear(); /* no O_DIRECT here (tmpfs, say): through the page cache */
+		dfd = -1;
+	}
+	for (uint64_t o = from; !skip && rc == COFFER_OK && o < to; o += sizeof(zeros)) {
+		rc = coffer_vfs_pwrite_full(t->vfs, dfd >= 0 ? dfd : fd, zeros, sizeof(zeros), (off_t)o, path);
+		if (rc != COFFER_OK && dfd >= 0 && o == from) {
+			/* refused at the first write (alignment rules of the device):
+			 * the page cache it is */
+			coffer_error_clear();
+			coffer_vfs_close(t->vfs, dfd);
+			dfd = -1;
+			rc = coffer_vfs_pwrite_full(t->vfs, fd, zeros, sizeof(zeros), (off_t)o, path);
+		}
+	}
 	if (!skip && rc == COFFER_OK)
 		rc = coffer_vfs_fsync(t->vfs, fd, path);
+	if (dfd >= 0)
+		coffer_vfs_close(t->vfs, dfd);
 	if (!skip && rc != COFFER_OK)
 		coffer_log_warn(t->log, "storage", "%s: preallocating commit-log space failed (%s); appending instead",
 				path, coffer_error_msg());
