@@ -207,8 +207,19 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
+/* A child of fork() has none of the pool's threads: it leads and appends by
+ * itself (pool_run says no). */
+static void pool_after_fork(void)
+{
+	pool.threads = 0;
+	pool.head = pool.tail = NULL;
+	pthread_mutex_init(&pool.mu, NULL);
+	pthread_cond_init(&pool.cv, NULL);
+}
+
 static void pool_start(void)
 {
+	pthread_atfork(NULL, NULL, pool_after_fork);
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,6 +628,53 @@ static void test_prealloc_zeros_not_newest(void **state)
 	free(seg);
 }
 
+/* A child of fork() has none of the leader pool's threads: its completions
+ * and zero fills must not wait for them (the pool runs in the parent). */
+static void test_pool_after_fork(void **state)
+{
+	struct senv *e = *state;
+	e->cfg.foreground = false;
+	struct coffer_table *t = senv_create(e);
+	struct done_rec r = {0};
+	bool lead;
+	assert_int_equal(put_async(t, &r, "parent", &lead), COFFER_OK);
+	if (lead)
+		coffer_table_lead(t);
+	coffer_table_close(t); /* the pool has run a job or not: it exists now */
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(20); /* a hang is the failure */
+		t = senv_open(e);
+		struct done_rec recs[40];
+		memset(recs, 0, sizeof(recs));
+		for (int i = 0; i < 40; i++) {
+			char k[16];
+			snprintf(k, sizeof(k), "child%d", i);
+			if (put_async(t, &recs[i], k, &lead) != COFFER_OK)
+				_exit(2);
+			if (lead)
+				coffer_table_lead(t);
+		}
+		for (int i = 0; i < PREALLOC_ROWS; i++) /* past a chunk: a zero fill is due */
+			put_big(t, i);
+		coffer_table_close(t);
+		for (int i = 0; i < 40; i++)
+			if (recs[i].calls != 1 || recs[i].rc != COFFER_OK)
+				_exit(3);
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	t = senv_open(e);
+	expect_v(t, "child39", "v");
+	expect_big(t, PREALLOC_ROWS - 1, true);
+	coffer_table_close(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +688,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prealloc_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prealloc_torn_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prealloc_zeros_not_newest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_after_fork, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
