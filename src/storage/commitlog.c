@@ -475,9 +475,9 @@ void commitlog_close(struct commitlog *l)
 {
 	if (!l)
 		return;
+	prealloc_quiesce(l); /* before reading `claimed`: a fill may still be running */
 	if (l->open && (l->t->no_sync || l->claimed > l->off) && !l->broken)
 		ignore(end_segment(l));
-	prealloc_quiesce(l);
 	close_segment(l);
 	coffer_buf_free(&l->pending);
 	coffer_buf_free(&l->frame);
