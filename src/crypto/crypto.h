@@ -1,6 +1,6 @@
 /*
- * crypto.h - the crypto module's public header. OpenSSL 3 libcrypto is used
- * here and nowhere else in coffer.
+ * crypto.h - the crypto module's public header. OpenSSL 3 libcrypto and
+ * libsodium are used here and nowhere else in coffer.
  *
  *  - AES-256-GCM AEAD: 256-bit key, 96-bit nonce, 128-bit tag, any AAD.
  *    A failed open zeroes the output before returning COFFER_E_AUTH.
@@ -45,7 +45,10 @@ void coffer_crypto_init(bool daemon);
  * dumps and wiped, and coffer_secret_unlocked_count() says how often that
  * happened), excluded from core dumps, and wiped with OPENSSL_cleanse before
  * release. Small secrets share locked pages from one pool; the pool is
- * process-wide, like malloc, and thread-safe. */
+ * process-wide, like malloc, and thread-safe. Every allocation starts on a
+ * COFFER_SECRET_ALIGN-byte boundary, so any key-schedule type (SIMD state
+ * that needs 16-byte alignment) can be placed in it directly. */
+#define COFFER_SECRET_ALIGN 64
 struct coffer_secret {
 	uint8_t *ptr;
 	size_t len;
@@ -104,13 +107,36 @@ COFFER_RESULT coffer_aead_open(const uint8_t key[COFFER_AEAD_KEY_BYTES],
 			       struct coffer_slice aad, struct coffer_slice ct,
 			       const uint8_t tag[COFFER_AEAD_TAG_BYTES], uint8_t *out);
 
-/* A keyed context that reuses the key schedule across many blocks (storage's
- * hot path). Not thread-safe: one per thread or per file. The key schedule is
- * held by OpenSSL and cleansed by coffer_aead_ctx_free. */
+/* A keyed context that expands the key once and reuses the schedule across
+ * many messages (storage's per-block hot path; the same bytes as the one-shot
+ * functions). Two implementations behind it (aead.c): libsodium's AES-256-GCM
+ * where the CPU has AES-NI and PCLMULQDQ, whose precomputed state (key
+ * schedule and GHASH key) lives in secret memory; OpenSSL's provider
+ * functions otherwise, whose schedule OpenSSL holds. Either way the context
+ * keeps no pointer to `key`, and coffer_aead_ctx_free wipes the schedule.
+ *
+ * Thread-safe: several threads may seal and open through one context at once
+ * (the libsodium state is read-only after ctx_new; the OpenSSL backend
+ * serializes messages on a mutex of its own). Only ctx_free must not race
+ * with another call on the same context.
+ *
+ * ctx_new: *out is the caller's until coffer_aead_ctx_free (NULL: no-op).
+ * seal/open: as the one-shot functions (out may equal the input; a failed
+ * open zeroes out). A message or ciphertext longer than GCM's limit
+ * (2^36 - 32 bytes, NIST SP 800-38D 5.2.1.1) is refused with COFFER_E_CRYPTO
+ * before a byte is read or written. */
 struct coffer_aead_ctx;
 COFFER_RESULT coffer_aead_ctx_new(const uint8_t key[COFFER_AEAD_KEY_BYTES],
 				  struct coffer_aead_ctx **out);
 void coffer_aead_ctx_free(struct coffer_aead_ctx *c);
+/* The implementation a keyed context runs on. */
+enum coffer_aead_backend {
+	COFFER_AEAD_BACKEND_LIBSODIUM = 1, /* libsodium, AES-NI + PCLMULQDQ */
+	COFFER_AEAD_BACKEND_OPENSSL = 2,   /* OpenSSL provider functions, any CPU */
+};
+enum coffer_aead_backend coffer_aead_ctx_backend(const struct coffer_aead_ctx *c);
+/* "libsodium" or "openssl" (static). */
+const char *coffer_aead_backend_name(enum coffer_aead_backend b);
 COFFER_RESULT coffer_aead_ctx_seal(struct coffer_aead_ctx *c,
 				   const uint8_t nonce[COFFER_AEAD_NONCE_BYTES],
 				   struct coffer_slice aad, struct coffer_slice pt, uint8_t *out,

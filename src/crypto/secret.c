@@ -4,7 +4,8 @@
  *
  * Small secrets (keys, HMAC keys, plaintext data keys) are carved from chunks:
  * anonymous mappings of COFFER_SECRET_CHUNK bytes, each serving one size class
- * (64, 256, 1024 or 4096-byte slots) and tracking its slots with a bitmap.
+ * (64, 256, 512, 1024 or 4096-byte slots; 512 fits the AEAD context's
+ * libsodium state exactly) and tracking its slots with a bitmap.
  * A request larger than the biggest class gets a mapping of its own, released
  * to the kernel on free. The bookkeeping (struct chunk) lives on the ordinary
  * heap: it holds addresses and counts, never secret bytes.
@@ -23,6 +24,10 @@
  *     malloc (crypto.h), so any thread may free what another allocated.
  *  5. Freeing a pointer the pool did not hand out, or freeing twice, aborts:
  *     it is a bug that would otherwise corrupt the bitmap silently.
+ *  6. Every pointer handed out is COFFER_SECRET_ALIGN-aligned (crypto.h):
+ *     mappings start on a page, and a slot lies a whole number of slot sizes
+ *     (each a multiple of COFFER_SECRET_ALIGN) past its chunk's base. The
+ *     AEAD context's libsodium state, which needs 16, relies on it.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -40,12 +45,14 @@
 
 #define COFFER_SECRET_CHUNK (16 * 1024)
 #define COFFER_SECRET_MAX_LEN ((size_t)1 << 20) /* crypto.h: 1..1 MiB */
-#define N_CLASSES 4
+#define N_CLASSES 5
 #define MIN_SLOT 64
 #define MAX_SLOTS (COFFER_SECRET_CHUNK / MIN_SLOT)
 #define BITMAP_WORDS (MAX_SLOTS / 64)
 
-static const size_t class_slot[N_CLASSES] = {64, 256, 1024, 4096};
+static const size_t class_slot[N_CLASSES] = {64, 256, 512, 1024, 4096};
+/* Invariant 6: every class is a multiple of MIN_SLOT (1, 4, 8, 16, 64 x 64). */
+_Static_assert(MIN_SLOT % COFFER_SECRET_ALIGN == 0, "slots must keep COFFER_SECRET_ALIGN");
 
 struct chunk {
 	struct chunk *next;

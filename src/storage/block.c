@@ -17,6 +17,9 @@
  *  4. COFFER_BENCH_NULL_CIPHER (set only for the coffer-storage-bench-nullcipher
  *     target) replaces the AEAD by a copy, to measure what encryption costs;
  *     release targets never define it.
+ *  5. A block_ctx is read-only after block_ctx_init, and its AEAD context is
+ *     safe to use from several threads at once (crypto.h), so readers of one
+ *     SSTable and the commit log's leader seal and open without a lock here.
  */
 #include <errno.h>
 #include <string.h>
@@ -31,7 +34,6 @@ coffer_rc block_ctx_init(struct block_ctx *b, const struct coffer_secret *key, c
 	memset(b, 0, sizeof(*b));
 	memcpy(b->table_id, table_id, COFFER_TABLE_ID_LEN);
 	b->file_id = file_id;
-	pthread_mutex_init(&b->mu, NULL);
 	return coffer_aead_ctx_new(key->ptr, &b->aead);
 }
 
@@ -40,7 +42,6 @@ void block_ctx_free(struct block_ctx *b)
 	if (b->aead)
 		coffer_aead_ctx_free(b->aead);
 	b->aead = NULL;
-	pthread_mutex_destroy(&b->mu);
 }
 
 static void nonce_aad(const struct block_ctx *b, enum block_kind kind, uint64_t no,
@@ -68,11 +69,8 @@ coffer_rc block_seal(struct block_ctx *b, enum block_kind kind, uint64_t no, str
 	memset(ct + pt.len, 0, BLOCK_TAG);
 	return COFFER_OK;
 #else
-	pthread_mutex_lock(&b->mu);
-	coffer_rc rc = coffer_aead_ctx_seal(b->aead, nonce, coffer_slice_of(aad, sizeof(aad)), pt, ct,
-					    ct + pt.len);
-	pthread_mutex_unlock(&b->mu);
-	return rc;
+	return coffer_aead_ctx_seal(b->aead, nonce, coffer_slice_of(aad, sizeof(aad)), pt, ct,
+				    ct + pt.len);
 #endif
 }
 
@@ -107,10 +105,8 @@ coffer_rc block_open(struct block_ctx *b, enum block_kind kind, uint64_t no,
 	memcpy(pt, ct_tag.ptr, n);
 	coffer_rc rc = memcmp(ct_tag.ptr + n, zero, BLOCK_TAG) == 0 ? COFFER_OK : COFFER_E_AUTH;
 #else
-	pthread_mutex_lock(&b->mu);
 	coffer_rc rc = coffer_aead_ctx_open(b->aead, nonce, coffer_slice_of(aad, sizeof(aad)),
 					    coffer_slice_of(ct_tag.ptr, n), ct_tag.ptr + n, pt);
-	pthread_mutex_unlock(&b->mu);
 #endif
 	if (rc != COFFER_OK) {
 		coffer_buf_reset(out);

@@ -169,7 +169,6 @@ coffer_rc sst_open(struct coffer_table *t, uint64_t file_id, struct sstable **ou
 	s->fd = -1;
 	s->path = sst_path(t, file_id);
 	atomic_store(&s->refs, 1);
-	pthread_mutex_init(&s->bc.mu, NULL);
 	TRY_FAIL(coffer_vfs_open(t->vfs, s->path, O_RDONLY, 0, &s->fd));
 	TRY_FAIL(coffer_vfs_size(s->fd, s->path, &s->size));
 	rc = coffer_keyring_data_key(t->kr, file_id, COFFER_KEY_PURPOSE_SSTABLE, &key);
@@ -177,7 +176,6 @@ coffer_rc sst_open(struct coffer_table *t, uint64_t file_id, struct sstable **ou
 		coffer_error_wrap("%s: ", s->path);
 		goto fail;
 	}
-	pthread_mutex_destroy(&s->bc.mu);
 	TRY_FAIL(block_ctx_init(&s->bc, &key, t->table_id, file_id));
 	coffer_secret_free(&key);
 	TRY_FAIL(load_meta(s));

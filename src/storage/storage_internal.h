@@ -156,7 +156,6 @@ struct block_ctx {
 	struct coffer_aead_ctx *aead;
 	char table_id[COFFER_TABLE_ID_LEN + 1];
 	uint64_t file_id;
-	pthread_mutex_t mu; /* the AEAD context is not thread-safe */
 };
 COFFER_RESULT block_ctx_init(struct block_ctx *b, const struct coffer_secret *key,
 			     const char *table_id, uint64_t file_id);

@@ -15,10 +15,20 @@
  *    Wycheproof's 96-bit group has no wrong-AAD or modified-ciphertext cases,
  *    so those are derived from its valid cases below (test_wycheproof_mutated).
  *
- * Every valid vector is checked four ways: one-shot seal, one-shot open,
- * keyed-context seal and keyed-context open. Every invalid one must fail
- * with COFFER_E_AUTH and leave the output zeroed.
+ * Every valid vector is checked through the one-shot functions and through a
+ * keyed context on each backend (libsodium, where the CPU has AES-NI and
+ * PCLMULQDQ, and the OpenSSL fallback, forced with
+ * coffer_aead_ctx_new_backend): seal and open each way. Every invalid one
+ * must fail with COFFER_E_AUTH and leave the output zeroed, on every path.
+ *
+ * Beyond the vectors: which backend coffer_aead_ctx_new picks (checked
+ * against the CPU flags in /proc/cpuinfo, so a silent fallback fails), where
+ * the libsodium state lives (secret memory, aligned, wiped on free), a
+ * randomized differential test of the three paths with every single-bit
+ * flip refused, GCM's length limit, and one context shared by four threads
+ * on each backend.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +40,9 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "crypto/crypto_internal.h"
 #include "crypto/vec_helper.h"
+#include "util/alloc.h"
 
 struct gcm_vec {
 	const char *name;
@@ -141,6 +153,60 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* ---- Backends ------------------------------------------------------------ */
+
+/* Whether this CPU has what libsodium's AES-256-GCM needs, read from the
+ * kernel rather than asked of libsodium, so that a broken detection cannot
+ * make the tests skip the backend it should have picked. */
+static bool cpu_has_aes_gcm(void)
+{
+	static int known = -1;
+	char line[8192];
+	bool aes = false, pclmul = false;
+
+	if (known >= 0)
+		return known;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		char *save = NULL;
+		for (char *w = strtok_r(line, " \t\n:", &save); w; w = strtok_r(NULL, " \t\n:", &save)) {
+			aes |= strcmp(w, "aes") == 0;
+			pclmul |= strcmp(w, "pclmulqdq") == 0;
+		}
+		break;
+	}
+	fclose(f);
+	known = aes && pclmul;
+	return known;
+}
+
+/* The backends this machine runs: both, or OpenSSL alone on a CPU without
+ * AES-NI/PCLMULQDQ (test_default_backend checks libsodium refuses there). */
+static size_t n_backends(void)
+{
+	return cpu_has_aes_gcm() ? 2 : 1;
+}
+
+static enum coffer_aead_backend backend_at(size_t i)
+{
+	return cpu_has_aes_gcm() && i == 0 ? COFFER_AEAD_BACKEND_LIBSODIUM
+					   : COFFER_AEAD_BACKEND_OPENSSL;
+}
+
+/* A keyed context on `b`, checked to really run on it. */
+static struct coffer_aead_ctx *ctx_on(const uint8_t *key, enum coffer_aead_backend b)
+{
+	struct coffer_aead_ctx *ctx = NULL;
+
+	if (coffer_aead_ctx_new_backend(key, b, &ctx) != COFFER_OK)
+		fail_msg("keyed context on %s: %s", coffer_aead_backend_name(b), coffer_error_msg());
+	assert_int_equal(coffer_aead_ctx_backend(ctx), b);
+	return ctx;
+}
+
 /* Checks a valid vector through the one-shot and the keyed-context API. */
 static void check_valid(const struct dvec *d, const char *name)
 {
@@ -165,20 +231,25 @@ static void check_valid(const struct dvec *d, const char *name)
 		fail_msg("%s: one-shot open differs from the published plaintext", name);
 
 #ifndef COFFER_BENCH_NULL_CIPHER
-	assert_int_equal(coffer_aead_ctx_new(d->key, &ctx), COFFER_OK);
-	memset(out, 0, d->pt_len);
-	assert_int_equal(coffer_aead_ctx_seal(ctx, d->iv, aad, coffer_slice_of(d->pt, d->pt_len),
-					      out, tag),
-			 COFFER_OK);
-	if (memcmp(out, d->ct, d->ct_len) != 0 || memcmp(tag, d->tag, sizeof tag) != 0)
-		fail_msg("%s: keyed-context seal differs from the published vector", name);
-	memset(out, 0xaa, d->pt_len);
-	assert_int_equal(coffer_aead_ctx_open(ctx, d->iv, aad, coffer_slice_of(d->ct, d->ct_len),
-					      d->tag, out),
-			 COFFER_OK);
-	if (memcmp(out, d->pt, d->pt_len) != 0)
-		fail_msg("%s: keyed-context open differs from the published plaintext", name);
-	coffer_aead_ctx_free(ctx);
+	for (size_t b = 0; b < n_backends(); b++) {
+		const char *bn = coffer_aead_backend_name(backend_at(b));
+		ctx = ctx_on(d->key, backend_at(b));
+		memset(out, 0, d->pt_len);
+		assert_int_equal(coffer_aead_ctx_seal(ctx, d->iv, aad,
+						      coffer_slice_of(d->pt, d->pt_len), out, tag),
+				 COFFER_OK);
+		if (memcmp(out, d->ct, d->ct_len) != 0 || memcmp(tag, d->tag, sizeof tag) != 0)
+			fail_msg("%s: keyed-context seal (%s) differs from the published vector",
+				 name, bn);
+		memset(out, 0xaa, d->pt_len);
+		assert_int_equal(coffer_aead_ctx_open(ctx, d->iv, aad,
+						      coffer_slice_of(d->ct, d->ct_len), d->tag, out),
+				 COFFER_OK);
+		if (memcmp(out, d->pt, d->pt_len) != 0)
+			fail_msg("%s: keyed-context open (%s) differs from the published plaintext",
+				 name, bn);
+		coffer_aead_ctx_free(ctx);
+	}
 #endif
 	free(out);
 }
@@ -201,15 +272,20 @@ static void check_invalid(const struct dvec *d, const char *name)
 	assert_string_equal(coffer_error_msg(), "AES-256-GCM open: authentication tag mismatch");
 
 #ifndef COFFER_BENCH_NULL_CIPHER
-	assert_int_equal(coffer_aead_ctx_new(d->key, &ctx), COFFER_OK);
-	memset(out, 0xaa, d->ct_len);
-	if (coffer_aead_ctx_open(ctx, d->iv, aad, coffer_slice_of(d->ct, d->ct_len), d->tag,
-				 out) != COFFER_E_AUTH)
-		fail_msg("%s: keyed-context open accepted an invalid vector", name);
-	if (!all_zero(out, d->ct_len))
-		fail_msg("%s: keyed-context open left output after a failed tag", name);
-	assert_string_equal(coffer_error_msg(), "AES-256-GCM open: authentication tag mismatch");
-	coffer_aead_ctx_free(ctx);
+	for (size_t b = 0; b < n_backends(); b++) {
+		const char *bn = coffer_aead_backend_name(backend_at(b));
+		ctx = ctx_on(d->key, backend_at(b));
+		memset(out, 0xaa, d->ct_len);
+		if (coffer_aead_ctx_open(ctx, d->iv, aad, coffer_slice_of(d->ct, d->ct_len), d->tag,
+					 out) != COFFER_E_AUTH)
+			fail_msg("%s: keyed-context open (%s) accepted an invalid vector", name, bn);
+		if (!all_zero(out, d->ct_len))
+			fail_msg("%s: keyed-context open (%s) left output after a failed tag", name,
+				 bn);
+		assert_string_equal(coffer_error_msg(),
+				    "AES-256-GCM open: authentication tag mismatch");
+		coffer_aead_ctx_free(ctx);
+	}
 #endif
 	free(out);
 }
@@ -460,7 +536,7 @@ static void test_error_message_names_no_key(void **state)
 }
 
 #ifndef COFFER_BENCH_NULL_CIPHER
-static void test_ctx_equals_one_shot(void **state)
+static void ctx_equals_one_shot_on(enum coffer_aead_backend be)
 {
 	static uint8_t pt[70000], a[70000], b[70000];
 	uint8_t ta[16], tb[16], nonce[12], aad[37];
@@ -468,7 +544,7 @@ static void test_ctx_equals_one_shot(void **state)
 
 	assert_int_equal(coffer_random_bytes(pt, sizeof pt), COFFER_OK);
 	assert_int_equal(coffer_random_bytes(aad, sizeof aad), COFFER_OK);
-	assert_int_equal(coffer_aead_ctx_new(key1, &ctx), COFFER_OK);
+	ctx = ctx_on(key1, be);
 	/* Many sizes, interleaving seal and open on one context, so a direction
 	 * switch or a stale nonce inside the reused context would show. */
 	static const size_t sizes[] = {0, 1, 15, 16, 17, 255, 4096, 4097, 65536, 70000};
@@ -496,6 +572,12 @@ static void test_ctx_equals_one_shot(void **state)
 	coffer_aead_ctx_free(ctx);
 }
 
+static void test_ctx_equals_one_shot(void **state)
+{
+	for (size_t b = 0; b < n_backends(); b++)
+		ctx_equals_one_shot_on(backend_at(b));
+}
+
 /* One failing open on `ctx`: COFFER_E_AUTH, output zeroed. */
 static void expect_ctx_auth_failure(struct coffer_aead_ctx *ctx, const uint8_t *nonce,
 				    struct coffer_slice aad, const uint8_t *ct, size_t n,
@@ -516,8 +598,9 @@ static void expect_ctx_auth_failure(struct coffer_aead_ctx *ctx, const uint8_t *
  * nonce, wrong key) before or after each good open, so that a seal often
  * follows a failed open: every seal must still match the one-shot (EVP) path
  * byte for byte and every good open must still succeed. A second context
- * under another key, used in between, must not disturb the first. */
-static void test_ctx_reuse_alternating(void **state)
+ * under another key, used in between, must not disturb the first (the
+ * other context runs on the other backend, where there are two). */
+static void ctx_reuse_alternating_on(enum coffer_aead_backend be, enum coffer_aead_backend other_be)
 {
 	static const uint8_t key2[32] = {0xee, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 					 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0x99};
@@ -525,8 +608,8 @@ static void test_ctx_reuse_alternating(void **state)
 	uint8_t aad[80], aad2[80];
 	struct coffer_aead_ctx *ctx, *other;
 
-	assert_int_equal(coffer_aead_ctx_new(key1, &ctx), COFFER_OK);
-	assert_int_equal(coffer_aead_ctx_new(key2, &other), COFFER_OK);
+	ctx = ctx_on(key1, be);
+	other = ctx_on(key2, other_be);
 	for (size_t i = 0; i < 400; i++) {
 		/* storage's commit-log shape (150 bytes, 59 of AAD) and odd sizes */
 		size_t n = i % 5 == 0 ? 150 : (i * 37) % sizeof(pt);
@@ -587,48 +670,400 @@ static void test_ctx_reuse_alternating(void **state)
 	coffer_aead_ctx_free(other);
 	coffer_aead_ctx_free(ctx);
 }
+
+static void test_ctx_reuse_alternating(void **state)
+{
+	for (size_t b = 0; b < n_backends(); b++)
+		ctx_reuse_alternating_on(backend_at(b), backend_at(n_backends() - 1 - b));
+}
 #endif
 
+/* ---- Backend choice, key state, differential, limits, threads ----------- */
+
+/* coffer_aead_ctx_new picks libsodium exactly when the CPU has AES-NI and
+ * PCLMULQDQ (per /proc/cpuinfo); elsewhere forcing libsodium is refused. */
+static void test_default_backend(void **state)
+{
+	struct coffer_aead_ctx *ctx = NULL;
+
+	assert_int_equal(coffer_aead_ctx_new(key1, &ctx), COFFER_OK);
+	if (cpu_has_aes_gcm()) {
+		assert_int_equal(coffer_aead_ctx_backend(ctx), COFFER_AEAD_BACKEND_LIBSODIUM);
+		assert_true(coffer_crypto_sodium_gcm(NULL));
+	} else {
+		print_message("no AES-NI/PCLMULQDQ: only the OpenSSL backend is tested\n");
+		assert_int_equal(coffer_aead_ctx_backend(ctx), COFFER_AEAD_BACKEND_OPENSSL);
+		struct coffer_aead_ctx *s = (struct coffer_aead_ctx *)&s;
+		assert_int_equal(coffer_aead_ctx_new_backend(key1, COFFER_AEAD_BACKEND_LIBSODIUM, &s),
+				 COFFER_E_CRYPTO);
+		assert_null(s);
+		assert_non_null(strstr(coffer_error_msg(), "cannot be used"));
+	}
+	coffer_aead_ctx_free(ctx);
+	assert_string_equal(coffer_aead_backend_name(COFFER_AEAD_BACKEND_LIBSODIUM), "libsodium");
+	assert_string_equal(coffer_aead_backend_name(COFFER_AEAD_BACKEND_OPENSSL), "openssl");
+	/* an unknown backend is a caller error, and *out is cleared */
+	ctx = (struct coffer_aead_ctx *)&ctx;
+	assert_int_equal(coffer_aead_ctx_new_backend(key1, (enum coffer_aead_backend)7, &ctx),
+			 COFFER_E_INVALID);
+	assert_null(ctx);
+}
+
+#ifndef COFFER_BENCH_NULL_CIPHER
+/* The libsodium state (key schedule and GHASH key) lies whole in secret
+ * memory, 16-byte aligned, holds something, is wiped when the context is
+ * freed (secret.c keeps freed slots mapped as zeros, its invariant 3), and
+ * the context does not keep the caller's key: changing the key buffer after
+ * ctx_new changes nothing. The OpenSSL backend has no such state. */
+static void test_key_state_in_secret_memory(void **state)
+{
+	uint8_t key[32], pt[150], ct[150], ref[150], tag[16], reft[16];
+	size_t len = 1;
+
+	for (size_t b = 0; b < n_backends(); b++) {
+		struct coffer_aead_ctx *ctx;
+		assert_int_equal(coffer_random_bytes(key, sizeof(key)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(pt, sizeof(pt)), COFFER_OK);
+		assert_int_equal(coffer_aead_seal(key, nonce1, coffer_slice_str("a"),
+						  coffer_slice_of(pt, sizeof(pt)), ref, reft),
+				 COFFER_OK);
+		ctx = ctx_on(key, backend_at(b));
+		memset(key, 0, sizeof(key)); /* not retained: the context must not care */
+		const uint8_t *st = coffer_aead_ctx_key_state(ctx, &len);
+		if (backend_at(b) == COFFER_AEAD_BACKEND_OPENSSL) {
+			assert_null(st);
+			assert_int_equal(len, 0);
+		} else {
+			assert_non_null(st);
+			assert_true(len >= 512);
+			assert_true(coffer_secret_contains(st));
+			assert_true(coffer_secret_contains(st + len - 1));
+			assert_int_equal((uintptr_t)st % 16, 0);
+			assert_false(all_zero(st, len));
+		}
+		assert_int_equal(coffer_aead_ctx_seal(ctx, nonce1, coffer_slice_str("a"),
+						      coffer_slice_of(pt, sizeof(pt)), ct, tag),
+				 COFFER_OK);
+		assert_memory_equal(ct, ref, sizeof(ct));
+		assert_memory_equal(tag, reft, sizeof(tag));
+		coffer_aead_ctx_free(ctx);
+		if (st) {
+			assert_true(coffer_secret_contains(st)); /* still mapped ... */
+			assert_true(all_zero(st, len));          /* ... and wiped */
+		}
+	}
+}
+
+/* Splitmix64: the differential test's lengths, reproducible from the seed
+ * it prints. The bytes themselves come from coffer_random_bytes. */
+static uint64_t mix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+#define DIFF_MAX 100003
+static uint8_t zeros[DIFF_MAX];
+
+/* Opens must refuse: COFFER_E_AUTH and the whole output zeroed. */
+static void expect_refused(struct coffer_aead_ctx *ctx, const uint8_t *nonce,
+			   struct coffer_slice aad, const uint8_t *ct, size_t n, const uint8_t *tag,
+			   uint8_t *out, const char *what, size_t bit, size_t msg)
+{
+	memset(out, 0x55, n);
+	if (coffer_aead_ctx_open(ctx, nonce, aad, coffer_slice_of(ct, n), tag, out) != COFFER_E_AUTH)
+		fail_msg("message %zu (%zu bytes, %zu of AAD), %s: %s bit %zu flipped was accepted",
+			 msg, n, aad.len, coffer_aead_backend_name(coffer_aead_ctx_backend(ctx)),
+			 what, bit);
+	if (n && memcmp(out, zeros, n) != 0)
+		fail_msg("message %zu, %s: output left after %s bit %zu flipped", msg,
+			 coffer_aead_backend_name(coffer_aead_ctx_backend(ctx)), what, bit);
+}
+
+/* Whether to flip bit `i` of an n-bit ciphertext: all of them up to 4096
+ * bytes; beyond, the first and last 1024 bits and every 61st in between. */
+static bool flip_this(size_t i, size_t nbits)
+{
+	return nbits <= 4096 * 8 || i < 1024 || i >= nbits - 1024 || i % 61 == 0;
+}
+
+/* Random keys, nonces, AAD of 0..80 bytes and messages of 0..1100 bytes (and
+ * the edges 0, 1, 15, 16, 17, 150, 4096 and a few larger): the one-shot path
+ * and both keyed backends must give the same ciphertext and tag, each must
+ * open the others' output, and every single-bit flip of the ciphertext,
+ * tag, AAD or nonce must be refused with the output zeroed, on each
+ * backend. */
+static void test_differential(void **state)
+{
+	static const size_t edges[] = {0, 1, 15, 16, 17, 150, 4096, 4097, 16384 + 5, 65536, DIFF_MAX};
+	enum { N_RANDOM = 40 };
+	static uint8_t pt[DIFF_MAX], ct0[DIFF_MAX], ct[2][DIFF_MAX], back[DIFF_MAX];
+	uint8_t key[32], nonce[12], aad[80], tag0[16], tag[2][16];
+	uint64_t seed;
+	size_t nb = n_backends(), flips = 0;
+
+	assert_int_equal(coffer_random_bytes(&seed, sizeof(seed)), COFFER_OK);
+	print_message("differential test seed %llu\n", (unsigned long long)seed);
+	for (size_t m = 0; m < COFFER_ARRAY_LEN(edges) + N_RANDOM; m++) {
+		size_t n = m < COFFER_ARRAY_LEN(edges) ? edges[m] : mix(&seed) % 1101;
+		size_t aad_len = m % 7 == 0 ? 0 : m % 7 == 1 ? 59 : mix(&seed) % 81;
+		struct coffer_slice s_aad = coffer_slice_of(aad, aad_len);
+		struct coffer_aead_ctx *ctx[2];
+
+		assert_int_equal(coffer_random_bytes(key, sizeof(key)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(nonce, sizeof(nonce)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(aad, sizeof(aad)), COFFER_OK);
+		assert_int_equal(coffer_random_bytes(pt, n ? n : 1), COFFER_OK);
+		assert_int_equal(coffer_aead_seal(key, nonce, s_aad, coffer_slice_of(pt, n), ct0, tag0),
+				 COFFER_OK);
+		for (size_t b = 0; b < nb; b++) {
+			ctx[b] = ctx_on(key, backend_at(b));
+			assert_int_equal(coffer_aead_ctx_seal(ctx[b], nonce, s_aad, coffer_slice_of(pt, n),
+							      ct[b], tag[b]),
+					 COFFER_OK);
+			if (memcmp(tag[b], tag0, 16) != 0 || (n && memcmp(ct[b], ct0, n) != 0))
+				fail_msg("message %zu (%zu bytes, %zu of AAD): %s seal differs from "
+					 "the one-shot seal",
+					 m, n, aad_len, coffer_aead_backend_name(backend_at(b)));
+		}
+		/* every path opens every path's output */
+		for (size_t b = 0; b < nb; b++)
+			for (size_t from = 0; from <= nb; from++) {
+				const uint8_t *c = from == nb ? ct0 : ct[from];
+				const uint8_t *t = from == nb ? tag0 : tag[from];
+				memset(back, 0xaa, n);
+				assert_int_equal(coffer_aead_ctx_open(ctx[b], nonce, s_aad,
+								      coffer_slice_of(c, n), t, back),
+						 COFFER_OK);
+				if (n && memcmp(back, pt, n) != 0)
+					fail_msg("message %zu: %s open differs", m,
+						 coffer_aead_backend_name(backend_at(b)));
+			}
+		for (size_t b = 0; b < nb; b++) {
+			memset(back, 0xaa, n);
+			assert_int_equal(coffer_aead_open(key, nonce, s_aad, coffer_slice_of(ct[b], n),
+							  tag[b], back),
+					 COFFER_OK);
+			if (n && memcmp(back, pt, n) != 0)
+				fail_msg("message %zu: one-shot open of %s's output differs", m,
+					 coffer_aead_backend_name(backend_at(b)));
+		}
+		/* every single-bit flip is refused, on each backend */
+		for (size_t b = 0; b < nb; b++) {
+			for (size_t i = 0; i < n * 8; i++) {
+				if (!flip_this(i, n * 8))
+					continue;
+				ct0[i / 8] ^= (uint8_t)(1u << (i % 8));
+				expect_refused(ctx[b], nonce, s_aad, ct0, n, tag0, back, "ciphertext", i, m);
+				ct0[i / 8] ^= (uint8_t)(1u << (i % 8));
+				flips++;
+			}
+			for (size_t i = 0; i < 128; i++) {
+				tag0[i / 8] ^= (uint8_t)(1u << (i % 8));
+				expect_refused(ctx[b], nonce, s_aad, ct0, n, tag0, back, "tag", i, m);
+				tag0[i / 8] ^= (uint8_t)(1u << (i % 8));
+			}
+			for (size_t i = 0; i < aad_len * 8; i++) {
+				aad[i / 8] ^= (uint8_t)(1u << (i % 8));
+				expect_refused(ctx[b], nonce, s_aad, ct0, n, tag0, back, "AAD", i, m);
+				aad[i / 8] ^= (uint8_t)(1u << (i % 8));
+			}
+			for (size_t i = 0; i < 96; i++) {
+				nonce[i / 8] ^= (uint8_t)(1u << (i % 8));
+				expect_refused(ctx[b], nonce, s_aad, ct0, n, tag0, back, "nonce", i, m);
+				nonce[i / 8] ^= (uint8_t)(1u << (i % 8));
+			}
+			flips += 128 + aad_len * 8 + 96;
+			/* and the untouched message still opens */
+			assert_int_equal(coffer_aead_ctx_open(ctx[b], nonce, s_aad,
+							      coffer_slice_of(ct0, n), tag0, back),
+					 COFFER_OK);
+		}
+		for (size_t b = 0; b < nb; b++)
+			coffer_aead_ctx_free(ctx[b]);
+	}
+	print_message("differential test: %zu messages, %zu bit flips refused\n",
+		      COFFER_ARRAY_LEN(edges) + (size_t)N_RANDOM, flips);
+}
+
+/* GCM's limit (2^36 - 32 bytes a message) is refused with COFFER_E_CRYPTO
+ * before anything is read or written: the buffers here are tiny, so a
+ * backend reached with the huge length would abort (libsodium) or touch
+ * memory it does not own. The tag is zeroed; open leaves `out` as it was. */
+static void test_length_limit(void **state)
+{
+	const size_t too_long = ((size_t)1 << 36) - 31;
+	uint8_t buf[32], out[32], tag[16];
+
+	memset(buf, 0x11, sizeof(buf));
+	for (size_t b = 0; b < n_backends(); b++) {
+		struct coffer_aead_ctx *ctx = ctx_on(key1, backend_at(b));
+		memset(tag, 0x77, sizeof(tag));
+		assert_int_equal(coffer_aead_ctx_seal(ctx, nonce1, coffer_slice_of(NULL, 0),
+						      coffer_slice_of(buf, too_long), out, tag),
+				 COFFER_E_CRYPTO);
+		assert_string_equal(coffer_error_msg(),
+				    "AES-256-GCM seal: 68719476705 bytes exceed GCM's limit of "
+				    "68719476704 bytes per message");
+		assert_true(all_zero(tag, sizeof(tag)));
+		memset(out, 0x55, sizeof(out));
+		assert_int_equal(coffer_aead_ctx_open(ctx, nonce1, coffer_slice_of(NULL, 0),
+						      coffer_slice_of(buf, too_long), tag, out),
+				 COFFER_E_CRYPTO);
+		assert_non_null(strstr(coffer_error_msg(), "AES-256-GCM open: 68719476705 bytes exceed"));
+		for (size_t i = 0; i < sizeof(out); i++)
+			assert_int_equal(out[i], 0x55);
+		/* AAD: 2^61 bytes is one past GCM's 2^64 - 1 bits */
+		assert_int_equal(coffer_aead_ctx_seal(ctx, nonce1, coffer_slice_of(buf, (size_t)1 << 61),
+						      coffer_slice_of(buf, 1), out, tag),
+				 COFFER_E_CRYPTO);
+		assert_non_null(strstr(coffer_error_msg(), "bytes of AAD exceed GCM's limit"));
+		/* and the context still works */
+		assert_int_equal(coffer_aead_ctx_seal(ctx, nonce1, coffer_slice_of(NULL, 0),
+						      coffer_slice_of(buf, sizeof(buf)), out, tag),
+				 COFFER_OK);
+		assert_int_equal(coffer_aead_ctx_open(ctx, nonce1, coffer_slice_of(NULL, 0),
+						      coffer_slice_of(out, sizeof(out)), tag, out),
+				 COFFER_OK);
+		assert_memory_equal(out, buf, sizeof(buf));
+		coffer_aead_ctx_free(ctx);
+	}
+}
+
+/* One context shared by THREADS threads, each sealing and opening ITERS
+ * messages of its own (sizes 0..300, AAD 0..80) and checking every result
+ * against the one-shot path, with a failing open every 16th message. On the
+ * OpenSSL backend this needs the context's mutex (the provider context holds
+ * one message's state at a time); on libsodium the state is read-only. */
+enum { THREADS = 4, ITERS = 2000 };
+
+struct shared_run {
+	struct coffer_aead_ctx *ctx;
+	const uint8_t *key;
+	unsigned id;
+	size_t bad; /* results that differ: checked by the main thread */
+	char first[160];
+};
+
+static void shared_bad(struct shared_run *r, const char *what, unsigned i)
+{
+	if (r->bad++ == 0)
+		snprintf(r->first, sizeof(r->first), "thread %u message %u: %s (%s)", r->id, i, what,
+			 coffer_error_msg());
+}
+
+static void *shared_worker(void *arg)
+{
+	struct shared_run *r = arg;
+	uint8_t pt[300], ct[300], ref[300], back[300], aad[80], nonce[12], tag[16], reft[16];
+
+	for (unsigned i = 0; i < ITERS; i++) {
+		size_t n = (i * 37 + r->id * 11) % sizeof(pt), aad_len = (i * 13 + r->id) % 81;
+		struct coffer_slice s_aad = coffer_slice_of(aad, aad_len);
+		memset(pt, (int)(i ^ r->id), n);
+		pt[0] = (uint8_t)r->id;
+		memset(aad, (int)i, sizeof(aad));
+		memset(nonce, 0, sizeof(nonce));
+		nonce[0] = (uint8_t)r->id;
+		memcpy(nonce + 4, &i, sizeof(i));
+		if (coffer_aead_seal(r->key, nonce, s_aad, coffer_slice_of(pt, n), ref, reft) != COFFER_OK) {
+			shared_bad(r, "one-shot seal failed", i);
+			continue;
+		}
+		if (coffer_aead_ctx_seal(r->ctx, nonce, s_aad, coffer_slice_of(pt, n), ct, tag) != COFFER_OK ||
+		    memcmp(tag, reft, 16) != 0 || (n && memcmp(ct, ref, n) != 0)) {
+			shared_bad(r, "shared seal differs from the one-shot seal", i);
+			continue;
+		}
+		if (i % 16 == 0) {
+			tag[i % 16] ^= 0x01;
+			memset(back, 0x55, sizeof(back));
+			if (coffer_aead_ctx_open(r->ctx, nonce, s_aad, coffer_slice_of(ct, n), tag, back) !=
+				    COFFER_E_AUTH ||
+			    (n && memcmp(back, zeros, n) != 0))
+				shared_bad(r, "shared open accepted a bad tag or left output", i);
+			tag[i % 16] ^= 0x01;
+		}
+		memset(back, 0xaa, sizeof(back));
+		if (coffer_aead_ctx_open(r->ctx, nonce, s_aad, coffer_slice_of(ct, n), tag, back) !=
+			    COFFER_OK ||
+		    (n && memcmp(back, pt, n) != 0))
+			shared_bad(r, "shared open failed or differs", i);
+	}
+	return NULL;
+}
+
+static void test_shared_between_threads(void **state)
+{
+	uint8_t key[32];
+
+	for (size_t b = 0; b < n_backends(); b++) {
+		struct shared_run runs[THREADS];
+		pthread_t th[THREADS];
+		assert_int_equal(coffer_random_bytes(key, sizeof(key)), COFFER_OK);
+		struct coffer_aead_ctx *ctx = ctx_on(key, backend_at(b));
+		for (unsigned t = 0; t < THREADS; t++) {
+			runs[t] = (struct shared_run){.ctx = ctx, .key = key, .id = t};
+			assert_int_equal(pthread_create(&th[t], NULL, shared_worker, &runs[t]), 0);
+		}
+		for (unsigned t = 0; t < THREADS; t++) {
+			assert_int_equal(pthread_join(th[t], NULL), 0);
+			if (runs[t].bad)
+				fail_msg("%s backend, shared by %d threads: %zu bad results; first: %s",
+					 coffer_aead_backend_name(backend_at(b)), THREADS, runs[t].bad,
+					 runs[t].first);
+		}
+		coffer_aead_ctx_free(ctx);
+	}
+}
+#endif
+
+/* Seals (or opens) buf in place, through `ctx`, or the one-shot path when
+ * ctx is NULL. */
+static coffer_rc in_place(struct coffer_aead_ctx *ctx, bool seal, uint8_t *buf, size_t n,
+			  uint8_t tag[16])
+{
+	struct coffer_slice aad = coffer_slice_str("aad"), data = coffer_slice_of(buf, n);
+
+	if (seal)
+		return ctx ? coffer_aead_ctx_seal(ctx, nonce1, aad, data, buf, tag)
+			   : coffer_aead_seal(key1, nonce1, aad, data, buf, tag);
+	return ctx ? coffer_aead_ctx_open(ctx, nonce1, aad, data, tag, buf)
+		   : coffer_aead_open(key1, nonce1, aad, data, tag, buf);
+}
+
+/* out == in works on every path (the one-shot, then each keyed backend), and
+ * a failed in-place open zeroes the buffer. */
 static void test_in_place(void **state)
 {
 	uint8_t buf[1000], orig[1000], ref[1000], tag[16], tag2[16];
-	struct coffer_aead_ctx *ctx;
 
 	for (size_t i = 0; i < sizeof buf; i++)
 		orig[i] = (uint8_t)(i ^ 0x3c);
-	memcpy(buf, orig, sizeof buf);
 	assert_int_equal(coffer_aead_seal(key1, nonce1, coffer_slice_str("aad"),
 					  coffer_slice_of(orig, sizeof orig), ref, tag2),
 			 COFFER_OK);
-	assert_int_equal(coffer_aead_seal(key1, nonce1, coffer_slice_str("aad"),
-					  coffer_slice_of(buf, sizeof buf), buf, tag),
-			 COFFER_OK);
-	assert_memory_equal(buf, ref, sizeof buf);
-	assert_memory_equal(tag, tag2, sizeof tag);
-	assert_int_equal(coffer_aead_open(key1, nonce1, coffer_slice_str("aad"),
-					  coffer_slice_of(buf, sizeof buf), tag, buf),
-			 COFFER_OK);
-	assert_memory_equal(buf, orig, sizeof buf);
-
-	assert_int_equal(coffer_aead_ctx_new(key1, &ctx), COFFER_OK);
-	assert_int_equal(coffer_aead_ctx_seal(ctx, nonce1, coffer_slice_str("aad"),
-					      coffer_slice_of(buf, sizeof buf), buf, tag),
-			 COFFER_OK);
-	assert_int_equal(coffer_aead_ctx_open(ctx, nonce1, coffer_slice_str("aad"),
-					      coffer_slice_of(buf, sizeof buf), tag, buf),
-			 COFFER_OK);
-	assert_memory_equal(buf, orig, sizeof buf);
-	coffer_aead_ctx_free(ctx);
-	/* a failed in-place open zeroes the buffer */
-	memcpy(buf, orig, sizeof buf);
-	assert_int_equal(coffer_aead_seal(key1, nonce1, coffer_slice_str("aad"),
-					  coffer_slice_of(buf, sizeof buf), buf, tag),
-			 COFFER_OK);
-	tag[15] ^= 0x80;
-	assert_int_equal(coffer_aead_open(key1, nonce1, coffer_slice_str("aad"),
-					  coffer_slice_of(buf, sizeof buf), tag, buf),
-			 COFFER_E_AUTH);
-	assert_true(all_zero(buf, sizeof buf));
+	for (size_t p = 0; p <= n_backends(); p++) {
+		struct coffer_aead_ctx *ctx = p < n_backends() ? ctx_on(key1, backend_at(p)) : NULL;
+		memcpy(buf, orig, sizeof buf);
+		assert_int_equal(in_place(ctx, true, buf, sizeof buf, tag), COFFER_OK);
+#ifdef COFFER_BENCH_NULL_CIPHER
+		if (!ctx) /* the keyed context only copies in this build */
+#endif
+		{
+			assert_memory_equal(buf, ref, sizeof buf);
+			assert_memory_equal(tag, tag2, sizeof tag);
+		}
+		assert_int_equal(in_place(ctx, false, buf, sizeof buf, tag), COFFER_OK);
+		assert_memory_equal(buf, orig, sizeof buf);
+		assert_int_equal(in_place(ctx, true, buf, sizeof buf, tag), COFFER_OK);
+		tag[15] ^= 0x80;
+		assert_int_equal(in_place(ctx, false, buf, sizeof buf, tag), COFFER_E_AUTH);
+		assert_true(all_zero(buf, sizeof buf));
+		coffer_aead_ctx_free(ctx);
+	}
 }
 
 static void test_ctx_free_null(void **state)
@@ -649,7 +1084,12 @@ int main(void)
 #ifndef COFFER_BENCH_NULL_CIPHER
 		cmocka_unit_test(test_ctx_equals_one_shot),
 		cmocka_unit_test(test_ctx_reuse_alternating),
+		cmocka_unit_test(test_key_state_in_secret_memory),
+		cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_length_limit),
+		cmocka_unit_test(test_shared_between_threads),
 #endif
+		cmocka_unit_test(test_default_backend),
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_ctx_free_null),
 	};

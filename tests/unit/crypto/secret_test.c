@@ -2,7 +2,8 @@
  * secret_test.c - the secret pool: zeroed allocation, contains(), wipe on
  * free, mixed sizes, the kernel's view of the pages (locked, dont-dump, from
  * /proc/self/smaps), threads, misuse aborting, constant-time compare, and
- * coffer_crypto_init's hooks and hardening.
+ * coffer_crypto_init's hooks and hardening, and the alignment every
+ * allocation keeps (COFFER_SECRET_ALIGN).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -102,6 +103,8 @@ static void test_many_mixed_sizes(void **state)
 		size_t len = 1 + lcg(&seed) % (i % 50 == 0 ? 300000 : 5000);
 		coffer_secret_alloc(&s[i], len);
 		assert_true(all_zero(s[i].ptr, len));
+		/* secret.c invariant 6: key schedules that need alignment fit */
+		assert_int_equal((uintptr_t)s[i].ptr % COFFER_SECRET_ALIGN, 0);
 		assert_true(coffer_secret_contains(s[i].ptr));
 		assert_true(coffer_secret_contains(s[i].ptr + len - 1));
 		memset(s[i].ptr, (int)(i & 0xff), len);
@@ -298,10 +301,12 @@ static void test_raw_hooks(void **state)
 	uint8_t *p = coffer_secret_raw_alloc(0);
 	assert_non_null(p);
 	assert_true(coffer_secret_contains(p));
+	assert_int_equal((uintptr_t)p % COFFER_SECRET_ALIGN, 0);
 	coffer_secret_raw_free(p, 0);
 	coffer_secret_raw_free(NULL, 10); /* no-op */
 	/* larger than the 1 MiB coffer_secret_alloc limit is fine for raw use */
 	p = coffer_secret_raw_alloc(3u << 20);
+	assert_int_equal((uintptr_t)p % COFFER_SECRET_ALIGN, 0);
 	assert_true(all_zero(p, 3u << 20));
 	assert_true(coffer_secret_contains(p + (3u << 20) - 1));
 	coffer_secret_raw_free(p, 3u << 20);
