@@ -103,6 +103,24 @@ bool coffer_db_handle_async(struct coffer_db *db, struct coffer_db_session *s,
 			    const struct coffer_proto_request *req, struct coffer_buf *out,
 			    void (*finish)(void *arg, const struct coffer_buf *frame), void *arg);
 
+enum coffer_db_handled {
+	COFFER_DB_ANSWERED, /* the response frame is in `out` */
+	COFFER_DB_DEFERRED, /* finish will run with it */
+	COFFER_DB_DECLINED, /* nothing done: run it with coffer_db_handle_async */
+};
+/* For the server's event loop, which must never block: runs an EXECUTE of a
+ * plain prepared write (INSERT, UPDATE or DELETE without IF, counters or
+ * collection read-modify-write) as coffer_db_handle_async does, except that
+ * its commit-log group is written by the leader pool, never by this thread.
+ * Declines (COFFER_DB_DECLINED, `out` untouched, finish never called, nothing
+ * changed) anything else, and any write that would wait: a schema change
+ * holding the schema lock, a table key due for its liveness check (which
+ * may ask the KMS). Errors found in the request (unknown prepared id, wrong
+ * bound types) are answered, as they cost no wait. */
+enum coffer_db_handled coffer_db_handle_on_loop(struct coffer_db *db, struct coffer_db_session *s,
+						const struct coffer_proto_request *req, struct coffer_buf *out,
+						void (*finish)(void *arg, const struct coffer_buf *frame), void *arg);
+
 /* The storage description of a catalog table (clustering types and orders
  * mapped to the storage engine's comparators) whose storage lives under
  * `storage_id`. The strings stay borrowed from def and storage_id. Shared by

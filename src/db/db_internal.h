@@ -40,6 +40,7 @@
 #include "storage/storage.h"
 
 /* Keyspaces answered by exec_system.c (never stored as tables). */
+/* Each starts with "system" (db_is_system_keyspace relies on it). */
 #define COFFER_DB_SYSTEM_KEYSPACES {"system", "system_schema", "system_schema_mcs", "system_auth", "system_distributed", "system_traces", "system_coffer"}
 
 /* Keyspaces' table status values (system_schema_mcs.tables.status). */
@@ -279,7 +280,11 @@ struct coffer_exec {
 	void (*finish)(void *arg, const struct coffer_buf *frame);
 	void *finish_arg;
 	int16_t stream;
+	/* On the event loop (coffer_db_handle_on_loop): nothing may block. A
+	 * step that would calls db_decline, before any state changed. */
+	bool on_loop;
 	/* outputs */
+	bool declined;                      /* on_loop: a worker must run it */
 	bool deferred;                      /* finish will send the answer */
 	struct coffer_table *lead;          /* must coffer_table_lead once unlocked */
 	struct coffer_buf *out;             /* the RESULT body (kind onward) */
@@ -296,6 +301,9 @@ struct coffer_exec {
  * locks are released). An error means nothing was written or queued. */
 COFFER_RESULT db_apply_later(struct coffer_exec *x, struct coffer_table *store, struct coffer_mutation *const *m,
 			     size_t n);
+/* On the event loop: gives the request back, unchanged, for a worker to run
+ * (sets x->declined; the error it returns is never answered). */
+COFFER_RESULT db_decline(struct coffer_exec *x, const char *why);
 
 /* ---- db.c ---- */
 /* The table of a possibly unqualified name (keyspace from the session when
@@ -502,6 +510,9 @@ COFFER_RESULT exec_system_prepare_metadata(struct coffer_exec *x, struct coffer_
 
 /* ---- exec_dml.c ---- */
 COFFER_RESULT exec_insert(struct coffer_exec *x);
+/* Whether a statement may run on the event loop: INSERT, UPDATE or DELETE
+ * that reads nothing first (no IF, no counter or collection read-modify-write). */
+bool db_dml_on_loop_ok(const struct coffer_cql_stmt *st);
 COFFER_RESULT exec_update(struct coffer_exec *x);
 COFFER_RESULT exec_delete(struct coffer_exec *x);
 COFFER_RESULT exec_batch(struct coffer_exec *x);

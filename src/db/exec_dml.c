@@ -1165,7 +1165,10 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 	const struct coffer_proto_value *saved_values = x->values;
 	size_t saved_n = x->n_values;
 
-	pthread_rwlock_rdlock(&x->db->schema_lock);
+	if (!x->on_loop)
+		pthread_rwlock_rdlock(&x->db->schema_lock);
+	else if (pthread_rwlock_tryrdlock(&x->db->schema_lock) != 0)
+		return db_decline(x, "the schema is being changed");
 	if (batch && batch->u.batch.using_.timestamp)
 		TRY_FAIL(using_ts(&d, &batch->u.batch.using_, &d.batch_ts));
 	/* Locks first, in stripe order, for the tables that need them. */
@@ -1187,6 +1190,10 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 			j++;
 		if (j == nlocks)
 			locks[nlocks++] = s;
+	}
+	if (x->on_loop && nlocks) {
+		nlocks = 0; /* none taken yet */
+		TRY_FAIL(db_decline(x, "the write takes a row lock (a counter table)"));
 	}
 	for (size_t i = 1; i < nlocks; i++)
 		for (size_t j = i; j > 0 && locks[j - 1] > locks[j]; j--) {
@@ -1219,6 +1226,8 @@ static COFFER_RESULT run(struct coffer_exec *x, const struct coffer_cql_stmt *co
 		 * keeping this thread (coffer_db_handle_async) */
 		TRY_FAIL(db_apply_later(x, d.groups[0].t->store, d.groups[0].m, d.groups[0].n));
 	} else {
+		if (x->on_loop && d.ngroups)
+			TRY_FAIL(db_decline(x, "the write is applied synchronously"));
 		/* Tests only: "crash" once the log is durable, before any apply. */
 		if (d.applied && !(blog_path && x->db->batchlog_test_skip_apply)) {
 			for (size_t i = 0; i < d.ngroups; i++)
@@ -1244,6 +1253,12 @@ fail:
 	dml_free(&d);
 	free(blog_path);
 	return rc;
+}
+
+bool db_dml_on_loop_ok(const struct coffer_cql_stmt *st)
+{
+	return (st->kind == COFFER_CQL_INSERT || st->kind == COFFER_CQL_UPDATE || st->kind == COFFER_CQL_DELETE) &&
+	       !needs_lock(st);
 }
 
 COFFER_RESULT exec_insert(struct coffer_exec *x)

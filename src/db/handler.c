@@ -271,6 +271,8 @@ static COFFER_RESULT do_execute(struct coffer_exec *x, const struct coffer_proto
 		free(hex);
 		return COFFER_E_NOT_FOUND;
 	}
+	if (x->on_loop && !db_dml_on_loop_ok(p->stmt))
+		return db_decline(x, "not a plain write");
 	x->stmt = p->stmt;
 	exec_params(x, &req->u.execute.params);
 	TRY(bind_values(x, p->stmt, &req->u.execute.params));
@@ -359,6 +361,10 @@ coffer_rc db_apply_later(struct coffer_exec *x, struct coffer_table *store, stru
 	l->version = x->version;
 	l->stream = x->stream;
 	bool must_lead = false;
+	if (x->on_loop && !coffer_table_write_ready(store)) {
+		free(l);
+		return db_decline(x, "the table key is due for a check");
+	}
 	coffer_rc rc = coffer_table_apply_async(store, m, n, later_done, l, &must_lead);
 	if (rc != COFFER_OK) {
 		free(l);
@@ -370,9 +376,19 @@ coffer_rc db_apply_later(struct coffer_exec *x, struct coffer_table *store, stru
 	return COFFER_OK;
 }
 
-static bool handle(struct coffer_db *db, struct coffer_db_session *s, const struct coffer_proto_request *req,
-		   struct coffer_buf *out, void (*finish)(void *arg, const struct coffer_buf *frame), void *arg)
+COFFER_RESULT db_decline(struct coffer_exec *x, const char *why)
 {
+	x->declined = true;
+	BAIL(COFFER_E_STATE, "not on the event loop: %s", why);
+}
+
+static enum coffer_db_handled handle(struct coffer_db *db, struct coffer_db_session *s,
+				     const struct coffer_proto_request *req, struct coffer_buf *out,
+				     void (*finish)(void *arg, const struct coffer_buf *frame), void *arg, bool on_loop)
+{
+	/* the loop takes prepared statements only: parsing CQL text is left to workers */
+	if (on_loop && req->opcode != COFFER_PROTO_OP_EXECUTE)
+		return COFFER_DB_DECLINED;
 	struct coffer_arena a;
 	struct coffer_buf body = {0};
 	struct coffer_exec x;
@@ -381,6 +397,7 @@ static bool handle(struct coffer_db *db, struct coffer_db_session *s, const stru
 	x.finish = finish;
 	x.finish_arg = arg;
 	x.stream = req->stream;
+	x.on_loop = on_loop;
 	coffer_error_clear();
 	struct holds h = {0};
 	coffer_rc rc;
@@ -393,9 +410,15 @@ static bool handle(struct coffer_db *db, struct coffer_db_session *s, const stru
 		rc = coffer_error_set(COFFER_E_PROTOCOL, COFFER_WHERE, "%s is not a statement request",
 				      coffer_proto_opcode_name(req->opcode));
 	}
-	if (x.deferred) {
+	enum coffer_db_handled r = x.deferred ? COFFER_DB_DEFERRED : COFFER_DB_ANSWERED;
+	if (x.declined) {
+		coffer_error_clear();
+		r = COFFER_DB_DECLINED;
+	} else if (x.deferred) {
 		/* every lock of the statement is released: write the group */
-		if (x.lead)
+		if (x.lead && on_loop)
+			coffer_table_lead_soon(x.lead);
+		else if (x.lead)
 			coffer_table_lead(x.lead);
 	} else if (rc == COFFER_OK) {
 		size_t st = coffer_proto_frame_begin(out, s->version, true, 0, req->stream, COFFER_PROTO_OP_RESULT);
@@ -410,18 +433,25 @@ static bool handle(struct coffer_db *db, struct coffer_db_session *s, const stru
 	holds_release(db, &h); /* after put_error: x.err.id may point into a statement's id */
 	coffer_buf_free(&body);
 	coffer_arena_free(&a);
-	return x.deferred;
+	return r;
 }
 
 void coffer_db_handle(struct coffer_db *db, struct coffer_db_session *s, const struct coffer_proto_request *req,
 		      struct coffer_buf *out)
 {
-	handle(db, s, req, out, NULL, NULL);
+	handle(db, s, req, out, NULL, NULL, false);
 }
 
 bool coffer_db_handle_async(struct coffer_db *db, struct coffer_db_session *s,
 			    const struct coffer_proto_request *req, struct coffer_buf *out,
 			    void (*finish)(void *arg, const struct coffer_buf *frame), void *arg)
 {
-	return handle(db, s, req, out, finish, arg);
+	return handle(db, s, req, out, finish, arg, false) == COFFER_DB_DEFERRED;
+}
+
+enum coffer_db_handled coffer_db_handle_on_loop(struct coffer_db *db, struct coffer_db_session *s,
+						const struct coffer_proto_request *req, struct coffer_buf *out,
+						void (*finish)(void *arg, const struct coffer_buf *frame), void *arg)
+{
+	return handle(db, s, req, out, finish, arg, true);
 }

@@ -778,11 +778,17 @@ fail:
 
 /* ---- operations ---------------------------------------------------------- */
 
-coffer_rc coffer_keyring_check(struct coffer_keyring *kr)
+bool coffer_keyring_fresh(struct coffer_keyring *kr)
 {
 	int64_t now = coffer_clock_mono_us(kr->clock);
-	if (now - __atomic_load_n(&kr->last_ok_us, __ATOMIC_RELAXED) < kr->check_interval_us)
+	return now - __atomic_load_n(&kr->last_ok_us, __ATOMIC_RELAXED) < kr->check_interval_us;
+}
+
+coffer_rc coffer_keyring_check(struct coffer_keyring *kr)
+{
+	if (coffer_keyring_fresh(kr))
 		return COFFER_OK;
+	int64_t now = coffer_clock_mono_us(kr->clock);
 	pthread_mutex_lock(&kr->mu);
 	coffer_rc rc = COFFER_OK;
 	if (!coffer_key_cache_touch(kr->cache, kr->table_id, kr->version)) {

@@ -96,6 +96,10 @@ void coffer_keyring_close(struct coffer_keyring *kr);
  * idle timer at most once per check interval); otherwise Decrypt through the
  * provider, returning its error if refused. No KMS call while cached. */
 COFFER_RESULT coffer_keyring_check(struct coffer_keyring *kr);
+/* Whether coffer_keyring_check would answer OK at once, from its last good
+ * check within the interval: no lock, no cache and no KMS call. A caller
+ * that must not block (the event loop) runs the write elsewhere when false. */
+bool coffer_keyring_fresh(struct coffer_keyring *kr);
 
 /* A fresh random data key for file `file_id`, wrapped under TK_n and appended
  * durably to the registry before it is returned (the caller owns `key`). */

@@ -1,6 +1,7 @@
 /*
  * conn.c - one CQL connection: frames in, answers out, requests handed to
- * the workers.
+ * the workers (an EXECUTE is first offered to the handler on the loop:
+ * execute()).
  *
  * State of a session (spec section 4.1.1 and 4.1.2):
  *
@@ -277,6 +278,18 @@ static void later_end(struct job *j)
 	pthread_mutex_unlock(&s->later_lock);
 }
 
+/* The handler kept j->later: coffer_cql_later_finish answers and, with this,
+ * ends the request (whichever of the two comes last). */
+static void job_deferred(struct job *j)
+{
+	struct coffer_server *s = j->conn->server;
+	pthread_mutex_lock(&s->later_lock);
+	s->later_open++;
+	pthread_mutex_unlock(&s->later_lock);
+	if (__atomic_exchange_n(&j->later.state, LATER_RETURNED, __ATOMIC_ACQ_REL) == LATER_FINISHED)
+		later_end(j);
+}
+
 static void run_job(void *arg)
 {
 	struct job *j = arg;
@@ -303,15 +316,9 @@ static void run_job(void *arg)
 	} else {
 		const struct coffer_cql_handler *h = &c->server->cfg.handler;
 		if (h->ops->handle(h->self, &c->session, &req, &out, &j->later)) {
-			/* answered (or to be answered) by coffer_cql_later_finish */
 			coffer_buf_free(&out);
 			coffer_arena_free(&a);
-			struct coffer_server *s = c->server;
-			pthread_mutex_lock(&s->later_lock);
-			s->later_open++;
-			pthread_mutex_unlock(&s->later_lock);
-			if (__atomic_exchange_n(&j->later.state, LATER_RETURNED, __ATOMIC_ACQ_REL) == LATER_FINISHED)
-				later_end(j);
+			job_deferred(j);
 			return;
 		}
 	}
@@ -339,12 +346,12 @@ void coffer_conn_wait_deferred(struct coffer_server *s)
 
 /* ---- the loop's side ----------------------------------------------------------- */
 
-static void submit(struct coffer_conn *c, const struct coffer_proto_frame *f, const uint8_t *bytes)
+/* A request of c in flight (job_done ends it). */
+static struct job *job_new(struct coffer_conn *c, const struct coffer_proto_frame *f)
 {
 	struct job *j = COFFER_NEW(struct job);
 	j->conn = c;
 	j->hdr = f->hdr;
-	coffer_buf_put(&j->frame, bytes, f->size);
 	conn_hold(c);
 	pthread_mutex_lock(&c->lock);
 	c->in_flight++;
@@ -353,7 +360,53 @@ static void submit(struct coffer_conn *c, const struct coffer_proto_frame *f, co
 		bufferevent_disable(c->bev, EV_READ);
 	}
 	pthread_mutex_unlock(&c->lock);
-	coffer_workers_submit(c->server->workers, run_job, j);
+	return j;
+}
+
+static void to_worker(struct job *j, const uint8_t *bytes, size_t size)
+{
+	coffer_buf_put(&j->frame, bytes, size);
+	coffer_workers_submit(j->conn->server->workers, run_job, j);
+}
+
+static void submit(struct coffer_conn *c, const struct coffer_proto_frame *f, const uint8_t *bytes)
+{
+	to_worker(job_new(c, f), bytes, f->size);
+}
+
+/* An EXECUTE offered to the handler on the loop (server.h, handle_on_loop):
+ * answered here, deferred to the commit log, or declined and submitted to a
+ * worker like any other request. A body that does not decode goes to the
+ * worker too, whose answer names the problem. */
+static void execute(struct coffer_conn *c, const struct coffer_proto_frame *f, const uint8_t *bytes)
+{
+	const struct coffer_cql_handler *h = &c->server->cfg.handler;
+	if (!h->ops->handle_on_loop) {
+		submit(c, f, bytes);
+		return;
+	}
+	struct coffer_arena a;
+	struct coffer_proto_request req;
+	struct coffer_proto_err perr = {0};
+	coffer_arena_init(&a, 0);
+	if (coffer_proto_request_decode(f, &a, &req, &perr) != COFFER_OK) {
+		coffer_arena_free(&a);
+		submit(c, f, bytes);
+		return;
+	}
+	struct job *j = job_new(c, f);
+	struct coffer_buf out = {0};
+	int r = h->ops->handle_on_loop(h->self, &c->session, &req, &out, &j->later);
+	coffer_arena_free(&a);
+	if (r == COFFER_CQL_DECLINED) {
+		to_worker(j, bytes, f->size);
+	} else if (r == COFFER_CQL_DEFERRED) {
+		job_deferred(j);
+	} else {
+		send_buf(c, &out);
+		job_done(j);
+	}
+	coffer_buf_free(&out);
 }
 
 static void answer_startup(struct coffer_conn *c, const struct coffer_proto_frame *f)
@@ -448,7 +501,10 @@ static void handle_frame(struct coffer_conn *c, const struct coffer_proto_frame 
 				   started ? "AUTH_RESPONSE: the connection is not authenticated" : "STARTUP");
 			return;
 		}
-		submit(c, f, bytes);
+		if (op == COFFER_PROTO_OP_EXECUTE)
+			execute(c, f, bytes);
+		else
+			submit(c, f, bytes);
 		return;
 	default:
 		if (name)
@@ -642,7 +698,9 @@ const char *coffer_session_user(const struct coffer_session *s)
 void coffer_session_keyspace(struct coffer_session *s, char out[COFFER_SESSION_KEYSPACE_MAX])
 {
 	pthread_mutex_lock(&s->lock);
-	snprintf(out, COFFER_SESSION_KEYSPACE_MAX, "%s", s->keyspace);
+	size_t n = strnlen(s->keyspace, COFFER_SESSION_KEYSPACE_MAX - 1);
+	memcpy(out, s->keyspace, n);
+	out[n] = 0;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -493,6 +493,9 @@ static void glue_finish(void *arg, const struct coffer_buf *frame)
 	coffer_cql_later_finish(arg, frame);
 }
 
+_Static_assert(COFFER_SESSION_KEYSPACE_MAX == COFFER_DB_KEYSPACE_MAX,
+	       "a session's keyspace is copied into the db session's as is");
+
 static bool glue_handle(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
 			struct coffer_buf *out, struct coffer_cql_later *later)
 {
@@ -501,8 +504,8 @@ static bool glue_handle(void *self, struct coffer_session *s, const struct coffe
 	ds.version = coffer_session_version(s);
 	ds.user = coffer_session_user(s);
 	char before[COFFER_SESSION_KEYSPACE_MAX];
-	coffer_session_keyspace(s, before);
-	snprintf(ds.keyspace, sizeof(ds.keyspace), "%s", before);
+	coffer_session_keyspace(s, ds.keyspace);
+	memcpy(before, ds.keyspace, sizeof(before));
 	struct coffer_db *db = app_db(a);
 	if (!db) {
 		/* Unavailable: drivers retry it (on another host, or later). */
@@ -525,7 +528,27 @@ static bool glue_handle(void *self, struct coffer_session *s, const struct coffe
 	return deferred;
 }
 
-static const struct coffer_cql_handler_ops glue_ops = {glue_login, glue_handle};
+/* An EXECUTE on the event loop (server.h): the database takes plain
+ * prepared writes; without a database (the KMS is down) a worker answers. */
+static int glue_handle_on_loop(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+			       struct coffer_buf *out, struct coffer_cql_later *later)
+{
+	struct coffer_db *db = app_db(self);
+	if (!db)
+		return COFFER_CQL_DECLINED;
+	struct coffer_db_session ds;
+	ds.version = coffer_session_version(s);
+	ds.user = coffer_session_user(s);
+	coffer_session_keyspace(s, ds.keyspace);
+	switch (coffer_db_handle_on_loop(db, &ds, req, out, glue_finish, later)) {
+	case COFFER_DB_ANSWERED: return COFFER_CQL_ANSWERED;
+	case COFFER_DB_DEFERRED: return COFFER_CQL_DEFERRED;
+	case COFFER_DB_DECLINED: break;
+	}
+	return COFFER_CQL_DECLINED;
+}
+
+static const struct coffer_cql_handler_ops glue_ops = {glue_login, glue_handle, glue_handle_on_loop};
 
 static void on_schema_change(void *arg, const struct coffer_proto_schema_change *sc)
 {

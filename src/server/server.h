@@ -10,7 +10,9 @@
  * What the server answers itself: OPTIONS (SUPPORTED), STARTUP (AUTHENTICATE
  * or READY), AUTH_RESPONSE (through the handler's login, on a worker),
  * REGISTER, and every protocol error. QUERY, PREPARE, EXECUTE and BATCH go to
- * the handler (the CQL engine) on a worker, once the session is ready.
+ * the handler (the CQL engine) on a worker, once the session is ready; an
+ * EXECUTE is first offered to the handler on the loop itself
+ * (handle_on_loop), which takes only what cannot block.
  *
  * Ownership: the server borrows its config's handler and log; sessions belong
  * to their connection and live until it closes and its last request is done.
@@ -49,6 +51,23 @@ struct coffer_cql_handler_ops {
 	 * fsync. Runs on a worker; may block. */
 	bool (*handle)(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
 		       struct coffer_buf *out, struct coffer_cql_later *later);
+	/* Optional (NULL: never called): an EXECUTE offered to the event loop
+	 * thread first. The handler takes it only if it can do so without
+	 * blocking - CPU work and a commit-log append whose group another thread
+	 * writes - and answers as handle does (COFFER_CQL_ANSWERED: the frame in
+	 * `out`; COFFER_CQL_DEFERRED: through `later`). Otherwise it returns
+	 * COFFER_CQL_DECLINED having changed nothing (no state, `out` untouched,
+	 * `later` unused) and the request goes to a worker and `handle`. A plain
+	 * prepared write thus costs no hand-off to a worker and no wake-up. */
+	int (*handle_on_loop)(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+			      struct coffer_buf *out, struct coffer_cql_later *later);
+};
+
+/* What handle_on_loop did with a request. */
+enum {
+	COFFER_CQL_ANSWERED = 0,
+	COFFER_CQL_DEFERRED = 1,
+	COFFER_CQL_DECLINED = 2,
 };
 
 struct coffer_cql_handler {

@@ -65,6 +65,10 @@ struct coffer_mutation *coffer_mutation_new(struct coffer_table *t, const struct
 		m->invalid = "partition key longer than 65535 bytes";
 	m->token = coffer_token(coffer_buf_slice(&m->pk));
 	m->now = coffer_clock_now_us(t->clock);
+	/* room for a typical row at once: growing from empty took a realloc
+	 * per doubling, several per write */
+	coffer_buf_reserve(&m->entries, 512);
+	coffer_buf_reserve(&m->vb, 256);
 	return m;
 }
 
@@ -247,4 +251,14 @@ coffer_rc coffer_table_apply_async(struct coffer_table *t, struct coffer_mutatio
 void coffer_table_lead(struct coffer_table *t)
 {
 	commitlog_lead(t->clog);
+}
+
+void coffer_table_lead_soon(struct coffer_table *t)
+{
+	commitlog_lead_soon(t->clog);
+}
+
+bool coffer_table_write_ready(struct coffer_table *t)
+{
+	return coffer_keyring_fresh(t->kr);
 }

@@ -195,6 +195,14 @@ COFFER_RESULT coffer_table_apply_async(struct coffer_table *t, struct coffer_mut
 				       bool *must_lead);
 /* Writes pending groups until someone else leads or nothing is pending. */
 void coffer_table_lead(struct coffer_table *t);
+/* The same on the commit log's leader pool: returns at once. For a caller
+ * that must not wait for a write and an fsync (the event loop); leads on
+ * the calling thread only in a forked child, which has no pool. */
+void coffer_table_lead_soon(struct coffer_table *t);
+/* Whether a write may be queued without blocking: the table key's last
+ * liveness check is recent (coffer_keyring_fresh), so
+ * coffer_table_apply_async will not ask the KMS. */
+bool coffer_table_write_ready(struct coffer_table *t);
 
 /* ---- reads ------------------------------------------------------------------- */
 

@@ -406,6 +406,9 @@ typedef void (*commitlog_done_fn)(void *arg, coffer_rc rc, const char *msg);
 COFFER_RESULT commitlog_write_async(struct commitlog *l, struct coffer_slice *muts, size_t n,
 				    commitlog_done_fn done, void *arg, bool *must_lead);
 void commitlog_lead(struct commitlog *l);
+/* commitlog_lead on the leader pool (the caller holds leadership, as after
+ * commitlog_write_async set *must_lead); on this thread without a pool. */
+void commitlog_lead_soon(struct commitlog *l);
 /* Waits until nothing is pending or in flight, leading what is left (the
  * first step of closing a table). */
 void commitlog_drain(struct commitlog *l);

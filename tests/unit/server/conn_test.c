@@ -105,7 +105,47 @@ static bool fake_handle(void *self, struct coffer_session *s, const struct coffe
 	return true;
 }
 
-static const struct coffer_cql_handler_ops fake_ops = {fake_login, fake_handle};
+/* EXECUTE offered on the loop: id "loop answer" is answered at once
+ * (RESULT SetKeyspace "loop"), "loop later" deferred to a new thread
+ * (SetKeyspace "loop later"); any other id is declined and fake_handle
+ * answers it on a worker (RESULT Void). Records the thread it runs on. */
+static int on_loop_calls;
+static pthread_t on_loop_thread;
+
+static void keyspace_frame(struct coffer_session *s, const struct coffer_proto_request *req, const char *ks,
+			   struct coffer_buf *out)
+{
+	size_t st = coffer_proto_frame_begin(out, coffer_session_version(s), true, 0, req->stream,
+					     COFFER_PROTO_OP_RESULT);
+	assert_int_equal(coffer_proto_put_result_set_keyspace(out, ks), COFFER_OK);
+	assert_int_equal(coffer_proto_frame_end(out, st, 0), COFFER_OK);
+}
+
+static int fake_handle_on_loop(void *self, struct coffer_session *s, const struct coffer_proto_request *req,
+			       struct coffer_buf *out, struct coffer_cql_later *later)
+{
+	(void)self;
+	assert_int_equal(req->opcode, COFFER_PROTO_OP_EXECUTE);
+	__atomic_add_fetch(&on_loop_calls, 1, __ATOMIC_RELAXED);
+	on_loop_thread = pthread_self();
+	struct coffer_slice id = req->u.execute.id;
+	if (id.len == 11 && memcmp(id.ptr, "loop answer", 11) == 0) {
+		keyspace_frame(s, req, "loop", out);
+		return COFFER_CQL_ANSWERED;
+	}
+	if (id.len == 10 && memcmp(id.ptr, "loop later", 10) == 0) {
+		struct later_job *lj = calloc(1, sizeof(*lj));
+		lj->later = later;
+		keyspace_frame(s, req, "loop later", &lj->frame);
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, finish_main, lj), 0);
+		pthread_detach(th);
+		return COFFER_CQL_DEFERRED;
+	}
+	return COFFER_CQL_DECLINED;
+}
+
+static const struct coffer_cql_handler_ops fake_ops = {fake_login, fake_handle, fake_handle_on_loop};
 
 struct env {
 	struct coffer_server *srv;
@@ -195,6 +235,10 @@ static void client_send(struct client *c, uint8_t opcode, int16_t stream, const 
 		r.u.query.query = coffer_slice_str(query);
 		r.u.query.params.consistency = COFFER_PROTO_CL_ONE;
 		r.u.query.params.page_size = -1;
+	} else if (opcode == COFFER_PROTO_OP_EXECUTE) {
+		r.u.execute.id = coffer_slice_str(query);
+		r.u.execute.params.consistency = COFFER_PROTO_CL_ONE;
+		r.u.execute.params.page_size = -1;
 	} else if (opcode == COFFER_PROTO_OP_REGISTER) {
 		static const char *const types[] = {"SCHEMA_CHANGE"};
 		r.u.reg.types.n = 1;
@@ -412,6 +456,64 @@ static void test_deferred_answers(void **state)
 	env_stop(e);
 }
 
+/* EXECUTE goes to handle_on_loop first, on the loop thread: what it answers
+ * or defers never reaches a worker; what it declines is answered by
+ * `handle`. Other requests never go to handle_on_loop. Pipelined and mixed,
+ * every stream is answered once, by the right side. */
+static void test_execute_on_loop(void **state)
+{
+	(void)state;
+	struct env *e = env_start(true, 0);
+	struct client c;
+	struct coffer_proto_response r;
+	ready_client(&c, e->port);
+	int before = __atomic_load_n(&on_loop_calls, __ATOMIC_RELAXED);
+	client_send(&c, COFFER_PROTO_OP_QUERY, 3, "select");
+	expect(&c, COFFER_PROTO_OP_RESULT, 3, &r);
+	assert_int_equal(__atomic_load_n(&on_loop_calls, __ATOMIC_RELAXED), before);
+
+	client_send(&c, COFFER_PROTO_OP_EXECUTE, 4, "loop answer");
+	expect(&c, COFFER_PROTO_OP_RESULT, 4, &r);
+	assert_int_equal(r.u.result.kind, COFFER_PROTO_RESULT_SET_KEYSPACE);
+	assert_string_equal(r.u.result.keyspace, "loop");
+	assert_true(pthread_equal(on_loop_thread, e->loop));
+	assert_int_equal(__atomic_load_n(&on_loop_calls, __ATOMIC_RELAXED), before + 1);
+
+	enum { N = 300 };
+	static const char *const ids[] = {"loop answer", "loop later", "declined"};
+	struct coffer_buf all = {0};
+	for (int i = 0; i < N; i++) {
+		struct coffer_proto_request q;
+		memset(&q, 0, sizeof(q));
+		q.opcode = COFFER_PROTO_OP_EXECUTE;
+		q.version = 4;
+		q.stream = (int16_t)(100 + i);
+		q.u.execute.id = coffer_slice_str(ids[i % 3]);
+		q.u.execute.params.consistency = COFFER_PROTO_CL_ONE;
+		q.u.execute.params.page_size = -1;
+		assert_int_equal(coffer_proto_request_encode(&all, &q), COFFER_OK);
+	}
+	client_send_raw(&c, all.ptr, all.len);
+	coffer_buf_free(&all);
+	bool seen[N] = {false};
+	for (int i = 0; i < N; i++) {
+		assert_true(client_recv(&c, &r));
+		int k = r.stream - 100;
+		assert_true(k >= 0 && k < N && !seen[k]);
+		seen[k] = true;
+		assert_int_equal(r.opcode, COFFER_PROTO_OP_RESULT);
+		if (k % 3 == 2) {
+			assert_int_equal(r.u.result.kind, COFFER_PROTO_RESULT_VOID); /* a worker's */
+		} else {
+			assert_int_equal(r.u.result.kind, COFFER_PROTO_RESULT_SET_KEYSPACE);
+			assert_string_equal(r.u.result.keyspace, k % 3 == 0 ? "loop" : "loop later");
+		}
+	}
+	assert_int_equal(__atomic_load_n(&on_loop_calls, __ATOMIC_RELAXED), before + 1 + N);
+	client_close(&c);
+	env_stop(e);
+}
+
 static void test_bad_frames(void **state)
 {
 	(void)state;
@@ -554,6 +656,7 @@ int main(void)
 		cmocka_unit_test(test_auth_off),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_deferred_answers),
+		cmocka_unit_test(test_execute_on_loop),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_unsupported_version_closes),
 		cmocka_unit_test(test_schema_events),
