@@ -165,7 +165,7 @@ static bool parse_count(const char *v, long long lo, long long hi, long long *ou
 static bool set_option(struct copy_cmd *c, const char *name, const char *v, char **msg)
 {
 	struct copy_opts *o = &c->o;
-	long long x;
+	long long x = 0; /* set by parse_count when it succeeds */
 	bool ok = true;
 	if (strcasecmp(name, "header") == 0) {
 		ok = parse_bool(v, &o->header);

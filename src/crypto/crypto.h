@@ -110,9 +110,10 @@ COFFER_RESULT coffer_aead_open(const uint8_t key[COFFER_AEAD_KEY_BYTES],
 /* A keyed context that expands the key once and reuses the schedule across
  * many messages (storage's per-block hot path; the same bytes as the one-shot
  * functions). Two implementations behind it (aead.c): libsodium's AES-256-GCM
- * where the CPU has AES-NI and PCLMULQDQ, whose precomputed state (key
- * schedule and GHASH key) lives in secret memory; OpenSSL's provider
- * functions otherwise, whose schedule OpenSSL holds. Either way the context
+ * for messages up to 1 KiB where the CPU has AES-NI and PCLMULQDQ, whose
+ * precomputed state (key schedule and GHASH key) lives in secret memory;
+ * OpenSSL's provider functions for longer messages and on other CPUs, whose
+ * schedule OpenSSL holds. Either way the context
  * keeps no pointer to `key`, and coffer_aead_ctx_free wipes the schedule.
  *
  * Thread-safe: several threads may seal and open through one context at once
@@ -131,8 +132,8 @@ COFFER_RESULT coffer_aead_ctx_new(const uint8_t key[COFFER_AEAD_KEY_BYTES],
 void coffer_aead_ctx_free(struct coffer_aead_ctx *c);
 /* The implementation a keyed context runs on. */
 enum coffer_aead_backend {
-	COFFER_AEAD_BACKEND_LIBSODIUM = 1, /* libsodium, AES-NI + PCLMULQDQ */
-	COFFER_AEAD_BACKEND_OPENSSL = 2,   /* OpenSSL provider functions, any CPU */
+	COFFER_AEAD_BACKEND_LIBSODIUM = 1, /* libsodium up to 1 KiB (AES-NI + PCLMULQDQ), OpenSSL past it */
+	COFFER_AEAD_BACKEND_OPENSSL = 2,   /* OpenSSL provider functions only, any CPU */
 };
 enum coffer_aead_backend coffer_aead_ctx_backend(const struct coffer_aead_ctx *c);
 /* "libsodium" or "openssl" (static). */

@@ -467,7 +467,7 @@ static COFFER_RESULT read_i64(struct coffer_reader *rd, int64_t *v)
 static COFFER_RESULT replay_mutation(struct replay *r, struct coffer_reader *rd)
 {
 	struct coffer_slice id, pk[COFFER_MAX_CLUSTERING];
-	size_t npk;
+	size_t npk = 0;
 	TRY(coffer_reader_lenbytes(rd, 64, &id));
 	TRY(read_ck(rd, pk, &npk));
 	ENSURE(npk > 0, COFFER_E_CORRUPT, "a mutation without a partition key");

@@ -889,7 +889,7 @@ static COFFER_RESULT build_update(struct dml *d, const struct coffer_cql_stmt *s
 		ENSURE(!counter, COFFER_E_INVALID, "Counter mutations are only allowed in COUNTER batches");
 	struct where w;
 	struct coffer_slice *pks;
-	size_t npk;
+	size_t npk = 0;
 	TRY(dml_where(d, t, up->where, up->nwhere, false, &w, &pks, &npk));
 	bool static_only = only_static && def->nclustering && !w.ck_restricted;
 	struct coffer_slice **rows = w.ck_rows;
@@ -961,7 +961,7 @@ static COFFER_RESULT build_delete(struct dml *d, const struct coffer_cql_stmt *s
 	const struct coffer_tabledef *def = t->def;
 	struct where w;
 	struct coffer_slice *pks;
-	size_t npk;
+	size_t npk = 0;
 	TRY(dml_where(d, t, del->where, del->nwhere, true, &w, &pks, &npk));
 	ENSURE(!del->using_.ttl, COFFER_E_INVALID, "Cannot provide custom TTL for DELETE statements");
 	bool only_static = del->ncolumns > 0;

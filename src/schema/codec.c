@@ -846,7 +846,7 @@ static void fmt_duration(struct coffer_slice v, struct coffer_buf *out)
 static void fmt_elements(const struct coffer_datatype *t, struct coffer_slice v, struct coffer_buf *out)
 {
 	struct coffer_reader r;
-	int32_t n, i;
+	int32_t n = 0, i; /* stays 0 (no elements shown) if the count cannot be read */
 	char open = t->kind == COFFER_DT_LIST ? '[' : '{';
 
 	coffer_reader_init(&r, v, "collection");

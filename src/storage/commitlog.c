@@ -982,8 +982,8 @@ coffer_rc commitlog_scan(struct coffer_table *t, uint64_t id, bool last, int64_t
 			*torn_at = off;
 			break;
 		}
-		int64_t time;
-		struct coffer_slice entries;
+		int64_t time = 0;
+		struct coffer_slice entries = {0}; /* both set when the split succeeds */
 		TRY_FAIL(commitlog_group_split(format, coffer_buf_slice(&pt), &time, &entries, path, seq));
 		if (time <= until) {
 			struct coffer_reader r;

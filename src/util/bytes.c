@@ -342,7 +342,7 @@ COFFER_RESULT coffer_reader_copy(struct coffer_reader *r, void *dst, size_t n)
 COFFER_RESULT coffer_reader_lenbytes(struct coffer_reader *r, size_t max, struct coffer_slice *out)
 {
 	size_t start = r->off;
-	uint64_t n;
+	uint64_t n = 0; /* set by the varint read; GCC -O3 cannot see that */
 	coffer_rc rc;
 
 	TRY(coffer_reader_varint(r, &n));
@@ -358,7 +358,7 @@ fail:
 COFFER_RESULT coffer_reader_str(struct coffer_reader *r, size_t max, char **out)
 {
 	size_t start = r->off;
-	struct coffer_slice s;
+	struct coffer_slice s = {0};
 	coffer_rc rc;
 
 	TRY(coffer_reader_lenbytes(r, max, &s));
