@@ -141,8 +141,9 @@ static void send_buf(struct coffer_conn *c, const struct coffer_buf *b)
 		bufferevent_write(c->bev, b->ptr, b->len);
 }
 
-/* A worker's answer: queued for the loop's next flush (invariant 1). */
-static void send_from_worker(struct coffer_conn *c, const struct coffer_buf *b)
+/* A worker's answer (or an event): queued for the loop's next flush
+ * (invariant 1). */
+void coffer_conn_send(struct coffer_conn *c, const struct coffer_buf *b)
 {
 	if (!b->len)
 		return;
@@ -322,7 +323,7 @@ static void run_job(void *arg)
 			return;
 		}
 	}
-	send_from_worker(c, &out);
+	coffer_conn_send(c, &out);
 	coffer_buf_free(&out);
 	coffer_arena_free(&a);
 	job_done(j);
@@ -331,7 +332,7 @@ static void run_job(void *arg)
 void coffer_cql_later_finish(struct coffer_cql_later *l, const struct coffer_buf *frame)
 {
 	struct job *j = (struct job *)((char *)l - offsetof(struct job, later));
-	send_from_worker(j->conn, frame);
+	coffer_conn_send(j->conn, frame);
 	if (__atomic_exchange_n(&l->state, LATER_FINISHED, __ATOMIC_ACQ_REL) == LATER_RETURNED)
 		later_end(j);
 }

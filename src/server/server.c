@@ -238,8 +238,12 @@ void coffer_server_broadcast_schema_change(struct coffer_server *s,
 		if (!want || !open)
 			continue;
 		struct coffer_buf b = {0};
+		/* queued for the loop, not written to the bufferevent here: the
+		 * loop holds a bufferevent's lock when a closing connection takes
+		 * conns_lock (conn_free), so writing under conns_lock could
+		 * deadlock against it (TSan's lock-order report) */
 		if (coffer_proto_encode_event(&b, v, &ev) == COFFER_OK)
-			bufferevent_write(c->bev, b.ptr, b.len);
+			coffer_conn_send(c, &b);
 		coffer_buf_free(&b);
 	}
 	pthread_mutex_unlock(&s->conns_lock);

@@ -71,5 +71,8 @@ void coffer_conn_accept(struct coffer_server *s, evutil_socket_t fd, const struc
 void coffer_conn_close_all(struct coffer_server *s);
 /* Waits until every deferred request (coffer_cql_later) has ended. */
 void coffer_conn_wait_deferred(struct coffer_server *s);
+/* Queues a whole frame for c's next flush by the loop (any thread; takes only
+ * c->lock and the loop's event lock, never the bufferevent's). */
+void coffer_conn_send(struct coffer_conn *c, const struct coffer_buf *b);
 
 #endif

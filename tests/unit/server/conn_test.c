@@ -414,7 +414,7 @@ static void pipeline(struct client *c, int first, int n, const char *const *kind
 	}
 	client_send_raw(c, all.ptr, all.len);
 	coffer_buf_free(&all);
-	bool *seen = calloc((size_t)n, sizeof(*seen));
+	bool *seen = calloc(n > 0 ? (size_t)n : 1, sizeof(*seen));
 	for (int i = 0; i < n; i++) {
 		assert_true(client_recv(c, &r));
 		int k = r.stream - first;
