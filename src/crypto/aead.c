@@ -70,12 +70,15 @@
  *     path and stay real.
  *  5. A keyed context is safe to use from several threads at once. The
  *     libsodium state is written only by ctx_new and read-only afterwards
- *     (the afternm functions take it const). The OpenSSL provider context is
- *     not reentrant - every message sets its direction and nonce - so that
- *     backend holds the context's mutex from setting the nonce to reading
- *     the tag (or the verdict); a failed call leaves it ready for the next.
- *  6. The caller's key is not retained: ctx_new expands it into the state
- *     (libsodium) or the provider context (OpenSSL) and keeps no pointer.
+ *     (the afternm functions take it const). The OpenSSL provider context,
+ *     which every context has (it takes the long messages of the libsodium
+ *     backend), is not reentrant - every message sets its direction and
+ *     nonce - so a message through it holds the context's mutex from
+ *     setting the nonce to reading the tag (or the verdict); a failed call
+ *     leaves it ready for the next.
+ *  6. The caller's key is not retained: ctx_new expands it into the
+ *     provider context (OpenSSL) and, on the libsodium backend, the state
+ *     too, and keeps no pointer.
  *     The libsodium state is COFFER_SECRET_ALIGN- (so 16-byte-) aligned
  *     secret memory, wiped by coffer_secret_raw_free; OpenSSL cleanses its
  *     own schedule when the provider context is freed.
@@ -248,10 +251,10 @@ struct gcm_fns {
 };
 
 struct coffer_aead_ctx {
-	enum coffer_aead_backend backend; /* set first, never changes */
 	/* libsodium backend (invariant 6): the precomputed state, in secret
 	 * memory, for messages up to SODIUM_MAX bytes; NULL on the OpenSSL
-	 * backend. Read-only after ctx_new. */
+	 * backend, which is how the two are told apart. Read-only after
+	 * ctx_new. */
 	crypto_aead_aes256gcm_state *st;
 	/* OpenSSL: every message of the OpenSSL backend, the longer ones of the
 	 * libsodium backend */
@@ -582,7 +585,6 @@ COFFER_RESULT coffer_aead_ctx_new_backend(const uint8_t key[COFFER_AEAD_KEY_BYTE
 	ENSURE(backend == COFFER_AEAD_BACKEND_LIBSODIUM || backend == COFFER_AEAD_BACKEND_OPENSSL,
 	       COFFER_E_INVALID, "AES-256-GCM context: unknown backend %d", (int)backend);
 	c = COFFER_NEW(struct coffer_aead_ctx);
-	c->backend = backend;
 	if (backend == COFFER_AEAD_BACKEND_LIBSODIUM)
 		TRY_FAIL(sodium_new(c, key));
 	TRY_FAIL(ossl_new(c, key));
@@ -604,7 +606,7 @@ COFFER_RESULT coffer_aead_ctx_new(const uint8_t key[COFFER_AEAD_KEY_BYTES],
 
 enum coffer_aead_backend coffer_aead_ctx_backend(const struct coffer_aead_ctx *c)
 {
-	return c->backend;
+	return c->st ? COFFER_AEAD_BACKEND_LIBSODIUM : COFFER_AEAD_BACKEND_OPENSSL;
 }
 
 const char *coffer_aead_backend_name(enum coffer_aead_backend b)

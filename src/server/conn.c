@@ -378,7 +378,9 @@ static void submit(struct coffer_conn *c, const struct coffer_proto_frame *f, co
 /* An EXECUTE offered to the handler on the loop (server.h, handle_on_loop):
  * answered here, deferred to the commit log, or declined and submitted to a
  * worker like any other request. A body that does not decode goes to the
- * worker too, whose answer names the problem. */
+ * worker too, whose answer names the problem. A declined EXECUTE (a prepared
+ * read, say) is decoded twice, here and by the worker: its decoded form
+ * points into the input buffer, which is drained once this returns. */
 static void execute(struct coffer_conn *c, const struct coffer_proto_frame *f, const uint8_t *bytes)
 {
 	const struct coffer_cql_handler *h = &c->server->cfg.handler;
